@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {MarketId} from "../types/MarketId.sol";
+import {Tier, RiskParams, RiskContext, OracleConfig, OracleStatus, Position} from "../types/DataTypes.sol";
+import {SequencerConfig} from "../oracle/OracleLib.sol";
+
+/// @title ITidemarkEngine
+/// @notice Accounts, isolated positions, tiered margin and liquidation. The engine is the only holder of trader funds.
+/// Units: sizes and prices are WAD (18 decimals); USD money in views and parameters is WAD; token amounts passed to
+/// deposit, withdraw and collateral functions are in the collateral token's own decimals.
+/// @dev Warning: the collateral token is valued at exactly 1 USD; a depeg is not modelled.
+interface ITidemarkEngine {
+    /* ------------------------------------------------------------------ errors */
+
+    /// @notice Thrown when an amount or delta that must be non-zero is zero.
+    error PerpZeroAmount();
+    /// @notice Thrown when an address that must be set is zero.
+    error PerpZeroAddress();
+    /// @notice Thrown when the collateral token has more than 18 decimals.
+    error PerpUnsupportedTokenDecimals(uint8 decimals);
+    /// @notice Thrown when the pool or insurance fund does not hold the engine's collateral token.
+    error PerpAssetMismatch(address vault, address asset);
+    /// @notice Thrown when a token transfer in delivers less than asked (fee-on-transfer or rebasing tokens).
+    error PerpTransferShortfall(uint256 expected, uint256 received);
+    /// @notice Thrown when the market is not listed.
+    error PerpUnknownMarket(MarketId market);
+    /// @notice Thrown when listing a market id that is already listed.
+    error PerpMarketAlreadyListed(MarketId market);
+    /// @notice Thrown when the free balance cannot cover an amount.
+    error PerpInsufficientFreeBalance(address account, uint256 balance, uint256 required);
+    /// @notice Thrown when the account has no position on the market.
+    error PerpNoPosition(address account, MarketId market);
+    /// @notice Thrown when a size delta would flip a position from long to short or back; close it first.
+    error PerpPositionFlip(int256 size, int256 sizeDelta);
+    /// @notice Thrown when a position would be left with a notional below the market's minimum.
+    error PerpPositionTooSmall(uint256 notional, uint256 minNotional);
+    /// @notice Thrown when a position's absolute size would exceed the protocol maximum.
+    error PerpPositionTooLarge(uint256 size, uint256 maxSize);
+    /// @notice Thrown when equity after the action would be below the required margin (IM to open, increase or
+    /// remove collateral). Equity and requirement in WAD USD.
+    error PerpInsufficientMargin(address account, MarketId market, int256 equity, uint256 required);
+    /// @notice Thrown when removing more collateral (token units) than the position holds.
+    error PerpInsufficientCollateral(uint256 collateral, uint256 requested);
+    /// @notice Thrown when a decrease would leave a liquidatable position with a lower health factor than before.
+    error PerpHealthWorsened(uint256 healthBefore, uint256 healthAfter);
+    /// @notice Thrown when a full close carries a collateral delta; the whole collateral is returned anyway.
+    error PerpCollateralDeltaOnClose(int256 collateralDelta);
+    /// @notice Thrown when the execution price is worse than the trader's bound.
+    error PerpSlippage(uint256 executionPrice, uint256 acceptablePrice);
+    /// @notice Thrown when opening or increasing on a paused market (or while globally paused).
+    error PerpMarketPaused(MarketId market);
+    /// @notice Thrown when liquidating a position whose health factor is at least 1.
+    error PerpPositionHealthy(address account, MarketId market, uint256 healthFactor);
+    /// @notice Thrown when a batch liquidation liquidates nothing.
+    error PerpNothingLiquidated();
+    /// @notice Thrown when two arrays that must pair up have different lengths.
+    error PerpLengthMismatch(uint256 accounts, uint256 markets);
+    /// @notice Thrown when a governed parameter is outside its hard bounds.
+    error PerpParameterOutOfBounds(bytes32 parameter, uint256 value, uint256 min, uint256 max);
+    /// @notice Thrown when tier `index` breaks the tier rules: floors strictly increasing from 0, rates
+    /// non-decreasing, MMR < IMR.
+    error PerpInvalidTier(uint256 index);
+    /// @notice Thrown when keeper reward plus penalty rates are not below target health times the lowest MMR, which
+    /// a partial liquidation needs to be able to restore health.
+    error PerpLiquidationCostTooHigh(uint256 costRate, uint256 targetMaintenanceRate);
+    /// @notice Thrown when a setter would not change anything.
+    error PerpParameterUnchanged();
+    /// @notice Thrown when the feed's answer is zero or negative.
+    error OracleInvalidAnswer(MarketId market, int256 answer);
+    /// @notice Thrown when the feed's latest round is older than the heartbeat (or dated in the future).
+    error OracleStale(MarketId market, uint256 updatedAt, uint256 heartbeat);
+    /// @notice Thrown when the normalised price is outside the market's accepted bounds.
+    error OracleOutOfBounds(MarketId market, uint256 price, uint256 minPrice, uint256 maxPrice);
+    /// @notice Thrown when the L2 sequencer uptime feed reports the sequencer down.
+    error OracleSequencerDown(MarketId market);
+    /// @notice Thrown during the grace period after the sequencer restarted, for actions that need a settled price.
+    error OracleGracePeriod(MarketId market, uint256 graceEndsAt);
+
+    /* ------------------------------------------------------------------ events */
+
+    event Deposited(address indexed account, uint256 amount);
+    event Withdrawn(address indexed account, uint256 amount);
+    /// @notice Emitted on every open, increase, decrease and close. Money in collateral token units, prices WAD.
+    event PositionModified(
+        address indexed account,
+        MarketId indexed market,
+        int256 sizeDelta,
+        int256 collateralDelta,
+        uint256 executionPrice,
+        uint256 fee,
+        int256 realizedPnl,
+        int256 newSize,
+        uint256 newCollateral,
+        uint256 newEntryPrice
+    );
+    event CollateralModified(address indexed account, MarketId indexed market, int256 delta, uint256 newCollateral);
+    /// @notice Emitted for each liquidated position. Money in collateral token units.
+    event PositionLiquidated(
+        address indexed account,
+        MarketId indexed market,
+        address indexed liquidator,
+        uint256 closedSize,
+        uint256 price,
+        int256 realizedPnl,
+        uint256 keeperReward,
+        uint256 penalty,
+        int256 remainingSize,
+        uint256 returnedToTrader
+    );
+    /// @notice Emitted when a shortfall is absorbed: bad debt of a position, or the part of a keeper's minimum reward
+    /// that the position's equity could not pay. Token units.
+    event ShortfallCovered(
+        address indexed account, MarketId indexed market, uint256 badDebt, uint256 keeperTopUp, uint256 fromInsurance, uint256 fromPool
+    );
+    event MarketListed(MarketId indexed market, OracleConfig oracle, RiskParams params, Tier[] tiers);
+    event MarginTiersSet(MarketId indexed market, Tier[] tiers);
+    event RiskParamsSet(MarketId indexed market, RiskParams params);
+    event OracleConfigSet(MarketId indexed market, OracleConfig oracle);
+    event SequencerConfigSet(address feed, uint32 gracePeriod);
+    event ReserveFactorSet(uint256 reserveFactor);
+    event MarketPausedSet(MarketId indexed market, bool paused);
+    event GlobalPausedSet(bool paused);
+
+    /* ------------------------------------------------------------------ trader */
+
+    /// @notice Pulls `amount` collateral tokens from the caller into their free balance.
+    function deposit(uint256 amount) external;
+
+    /// @notice Sends `amount` collateral tokens from the caller's free balance to the caller. Always allowed.
+    function withdraw(uint256 amount) external;
+
+    /// @notice Opens, increases or decreases (or fully closes) the caller's position on `market`.
+    /// @param sizeDelta Signed WAD base amount: positive buys, negative sells. Must be non-zero; may not flip sides.
+    /// @param collateralDelta Signed token amount moved from (positive) or to (negative) the free balance.
+    /// @param acceptablePrice Worst execution price accepted: a maximum when buying, a minimum when selling.
+    function modifyPosition(MarketId market, int256 sizeDelta, int256 collateralDelta, uint256 acceptablePrice)
+        external;
+
+    /// @notice Closes the caller's whole position; its collateral plus PnL minus fee returns to the free balance.
+    function closePosition(MarketId market, uint256 acceptablePrice) external;
+
+    /// @notice Moves `amount` from the free balance into the position. Works when paused and on any oracle status.
+    function addCollateral(MarketId market, uint256 amount) external;
+
+    /// @notice Moves `amount` from the position to the free balance; equity must stay at or above initial margin.
+    function removeCollateral(MarketId market, uint256 amount) external;
+
+    /* -------------------------------------------------------------- liquidation */
+
+    /// @notice Liquidates a position with health factor below 1 at a fresh oracle price. The keeper reward is
+    /// credited to the caller's free balance. Partial when possible (see RiskLib.planLiquidation).
+    function liquidate(address account, MarketId market) external;
+
+    /// @notice Liquidates every liquidatable position of the list, skipping healthy, empty or unpriceable ones.
+    /// Reverts with PerpNothingLiquidated when none was liquidated.
+    /// @return liquidated How many positions were liquidated.
+    function liquidateBatch(address[] calldata accounts, MarketId[] calldata markets)
+        external
+        returns (uint256 liquidated);
+
+    /* --------------------------------------------------------------- governance */
+
+    /// @notice Lists a market. Governor only.
+    function listMarket(MarketId market, OracleConfig calldata oracle, RiskParams calldata params, Tier[] calldata tiers)
+        external;
+    function setMarginTiers(MarketId market, Tier[] calldata tiers) external;
+    function setRiskParams(MarketId market, RiskParams calldata params) external;
+    function setOracleConfig(MarketId market, OracleConfig calldata oracle) external;
+    function setSequencerConfig(address feed, uint32 gracePeriod) external;
+    function setReserveFactor(uint256 reserveFactor) external;
+    /// @notice Pauses or unpauses opening and increasing on one market. Guardian only.
+    function setMarketPaused(MarketId market, bool paused) external;
+    /// @notice Pauses or unpauses opening and increasing on every market. Guardian only.
+    function setGlobalPaused(bool paused) external;
+
+    /* -------------------------------------------------------------------- views */
+
+    function collateralToken() external view returns (address);
+    function pool() external view returns (address);
+    function insuranceFund() external view returns (address);
+    function freeBalance(address account) external view returns (uint256);
+    function getPosition(address account, MarketId market) external view returns (Position memory);
+    function marginTiers(MarketId market) external view returns (Tier[] memory);
+    function riskParams(MarketId market) external view returns (RiskParams memory);
+    function oracleConfig(MarketId market) external view returns (OracleConfig memory);
+    function sequencerConfig() external view returns (SequencerConfig memory);
+    function isListed(MarketId market) external view returns (bool);
+    function isMarketPaused(MarketId market) external view returns (bool);
+    function globalPaused() external view returns (bool);
+    /// @notice Open interest of the market in WAD base units, per side.
+    function openInterest(MarketId market) external view returns (uint256 long, uint256 short);
+    /// @notice Number of open positions on the market.
+    function openPositionCount(MarketId market) external view returns (uint256);
+    /// @notice Account of the `index`-th open position on the market (order changes as positions close).
+    function openPositionAt(MarketId market, uint256 index) external view returns (address);
+    /// @notice Fraction of open entry notional the pool must keep (WAD).
+    function reserveFactor() external view returns (uint256);
+    /// @notice Sum over positions of |size| * entry price, WAD USD.
+    function totalOpenNotional() external view returns (uint256);
+    /// @notice Collateral token units the pool must keep against open interest.
+    function reservedAssets() external view returns (uint256);
+    /// @notice The market's oracle status and normalised price (price is 0 when the answer is not positive).
+    function oracleStatus(MarketId market) external view returns (OracleStatus status, uint256 price);
+    /// @notice Everything the risk math needs about a position: the position, the market's tiers and parameters.
+    /// TidemarkLens and the SDK run RiskLib's exact functions on it, the same code as the liquidation check.
+    function riskContext(address account, MarketId market) external view returns (RiskContext memory);
+    /// @notice True when the position can be liquidated now: fresh price and health factor below 1.
+    function isLiquidatable(address account, MarketId market) external view returns (bool);
+}

@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {MarketId} from "../types/MarketId.sol";
+import {PositionHealth} from "../types/DataTypes.sol";
+
+/// @notice An (account, market) pair.
+struct PositionKey {
+    address account;
+    MarketId market;
+}
+
+/// @title ITidemarkLens
+/// @notice View-only reads for keepers and frontends. Every number comes from RiskLib's exact functions applied to the
+/// engine's `riskContext`: the same code the engine runs for its liquidation check, so `healthFactor < 1e18` here
+/// exactly when the engine would liquidate at that price. Money in WAD USD, prices and sizes in WAD.
+interface ITidemarkLens {
+    /// @notice Thrown when a market's feed answer is zero or negative, so no price exists to evaluate at.
+    error LensNoPrice(MarketId market);
+
+    /// @notice The engine read from.
+    function engine() external view returns (address);
+
+    /// @notice Full risk state at the current oracle price, whatever the oracle status (reported in the result).
+    function positionHealth(address account, MarketId market) external view returns (PositionHealth memory);
+
+    /// @notice Full risk state at `price` (WAD).
+    function positionHealthAt(address account, MarketId market, uint256 price)
+        external
+        view
+        returns (PositionHealth memory);
+
+    /// @notice positionHealth for many pairs in one call, reading each market's oracle once. Pairs on a market
+    /// without a positive answer come back with price 0, liquidatable false and the oracle status.
+    function healthBatch(PositionKey[] calldata keys) external view returns (PositionHealth[] memory);
+
+    /// @notice Accounts with an open position on `market`, `limit` from `offset`, and the total count.
+    function openPositions(MarketId market, uint256 offset, uint256 limit)
+        external
+        view
+        returns (address[] memory accounts, uint256 total);
+
+    /// @notice Equity (rounded down) at the current oracle price.
+    function equity(address account, MarketId market) external view returns (int256);
+    /// @notice Maintenance margin (rounded up) at the current oracle price.
+    function maintenanceMargin(address account, MarketId market) external view returns (uint256);
+    /// @notice Initial margin (rounded up) at the current oracle price.
+    function initialMargin(address account, MarketId market) external view returns (uint256);
+    /// @notice Health factor (rounded down) at the current oracle price; < 1e18 exactly when liquidatable.
+    function healthFactor(address account, MarketId market) external view returns (uint256);
+    /// @notice Liquidation price: a long is liquidatable exactly below it (0: never), a short exactly above it
+    /// (type(uint256).max: never up to the protocol's maximum price). Independent of the current price.
+    function liquidationPrice(address account, MarketId market) external view returns (uint256);
+}

@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+/// @title ConstantsLib
+/// @notice Hard bounds of every governed parameter and the protocol's fixed limits, in readable units.
+/// Rates are WAD fractions (1e18 = 100%), money is WAD USD, prices are WAD USD per unit of base asset.
+library ConstantsLib {
+    /// @dev Maximum number of margin tiers per market.
+    uint256 internal constant MAX_TIERS = 8;
+    /// @dev Lowest maintenance margin rate a tier may have: 0.1%.
+    uint256 internal constant MIN_MMR = 0.001e18;
+    /// @dev Highest maintenance margin rate a tier may have: 50%. Keeps fee + MMR < 100%, which makes the liquidation
+    /// check strictly monotone in price for longs.
+    uint256 internal constant MAX_MMR = 0.5e18;
+    /// @dev Highest initial margin rate a tier may have: 100% (1x leverage).
+    uint256 internal constant MAX_IMR = 1e18;
+
+    /// @dev Highest taker fee: 1% of notional.
+    uint256 internal constant MAX_TAKER_FEE_RATE = 0.01e18;
+    /// @dev Highest keeper reward rate: 1% of notional closed.
+    uint256 internal constant MAX_LIQUIDATION_FEE_RATE = 0.01e18;
+    /// @dev Highest liquidation penalty rate: 5% of notional closed.
+    uint256 internal constant MAX_LIQUIDATION_PENALTY_RATE = 0.05e18;
+    /// @dev Highest minimum keeper fee: 1,000 USD.
+    uint256 internal constant MAX_MIN_KEEPER_FEE = 1_000e18;
+    /// @dev Highest maximum keeper fee: 100,000 USD.
+    uint256 internal constant MAX_MAX_KEEPER_FEE = 100_000e18;
+    /// @dev Liquidation target health factor bounds: 1.05 to 3.
+    uint256 internal constant MIN_TARGET_HEALTH_FACTOR = 1.05e18;
+    uint256 internal constant MAX_TARGET_HEALTH_FACTOR = 3e18;
+    /// @dev Minimum position notional bounds: 1 USD to 100,000 USD.
+    uint256 internal constant MIN_MIN_POSITION_NOTIONAL = 1e18;
+    uint256 internal constant MAX_MIN_POSITION_NOTIONAL = 100_000e18;
+    /// @dev Highest notional below which a liquidation is always full: 10,000,000 USD.
+    uint256 internal constant MAX_FULL_LIQUIDATION_NOTIONAL = 10_000_000e18;
+
+    /// @dev Oracle heartbeat bounds: 1 minute to 2 days.
+    uint256 internal constant MIN_HEARTBEAT = 60;
+    uint256 internal constant MAX_HEARTBEAT = 2 days;
+    /// @dev Sequencer grace period bounds: 0 (no grace) to 1 day.
+    uint256 internal constant MAX_GRACE_PERIOD = 1 days;
+    /// @dev Highest price a market may accept: 1e10 USD per unit. Together with MAX_POSITION_SIZE it keeps every
+    /// risk product below 2**256 (|size| * price * rate <= 1e30 * 1e28 * 1e18 = 1e76).
+    uint256 internal constant MAX_PRICE = 1e28;
+    /// @dev Largest absolute position size: 1e12 units of base asset.
+    uint256 internal constant MAX_POSITION_SIZE = 1e30;
+    /// @dev Highest feed decimals accepted.
+    uint256 internal constant MAX_FEED_DECIMALS = 36;
+
+    /// @dev Pool reserve factor bounds: withdrawals must leave 0% to 100% of open notional in the pool.
+    uint256 internal constant MAX_RESERVE_FACTOR = 1e18;
+}

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
+import {ERC4626} from "@openzeppelin/contracts/token/ERC20/extensions/ERC4626.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+
+import {IERC4626} from "@openzeppelin/contracts/interfaces/IERC4626.sol";
+import {ILiquidityPool} from "../interfaces/ILiquidityPool.sol";
+import {ITidemarkEngine} from "../interfaces/ITidemarkEngine.sol";
+import {EngineBound} from "./EngineBound.sol";
+
+/// @title LiquidityPool
+/// @notice ERC-4626 vault over the collateral token; see ILiquidityPool.
+/// @dev First-depositor inflation attack: OpenZeppelin's virtual shares and assets with a decimals offset of 6, so an
+/// attacker must donate about 1e6 times the victim's deposit to round it to zero shares.
+contract LiquidityPool is ILiquidityPool, ERC4626, EngineBound, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
+    /// @dev Virtual share decimals added on top of the asset's (inflation-attack protection).
+    uint8 internal constant DECIMALS_OFFSET = 6;
+
+    constructor(IERC20 asset_, string memory name_, string memory symbol_) ERC4626(asset_) ERC20(name_, symbol_) {}
+
+    /// @inheritdoc ILiquidityPool
+    function availableLiquidity() public view returns (uint256) {
+        uint256 assets = totalAssets();
+        address e = engine();
+        uint256 reserved = e == address(0) ? 0 : ITidemarkEngine(e).reservedAssets();
+        return assets > reserved ? assets - reserved : 0;
+    }
+
+    /// @notice At most the owner's assets and the liquidity above the reserve.
+    function maxWithdraw(address owner) public view override(ERC4626, IERC4626) returns (uint256) {
+        uint256 own = super.maxWithdraw(owner);
+        uint256 available = availableLiquidity();
+        return own < available ? own : available;
+    }
+
+    /// @notice At most the owner's shares and the shares of the liquidity above the reserve (rounded down).
+    function maxRedeem(address owner) public view override(ERC4626, IERC4626) returns (uint256) {
+        uint256 own = super.maxRedeem(owner);
+        uint256 available = _convertToShares(availableLiquidity(), Math.Rounding.Floor);
+        return own < available ? own : available;
+    }
+
+    /// @inheritdoc ILiquidityPool
+    function payEngine(uint256 amount) external onlyEngine nonReentrant {
+        uint256 held = totalAssets();
+        require(amount <= held, VaultInsufficientBalance(held, amount));
+        IERC20(asset()).safeTransfer(msg.sender, amount);
+        emit PaidToEngine(amount);
+    }
+
+    function deposit(uint256 assets, address receiver) public override(ERC4626, IERC4626) nonReentrant returns (uint256) {
+        return super.deposit(assets, receiver);
+    }
+
+    function mint(uint256 shares, address receiver) public override(ERC4626, IERC4626) nonReentrant returns (uint256) {
+        return super.mint(shares, receiver);
+    }
+
+    function withdraw(uint256 assets, address receiver, address owner)
+        public
+        override(ERC4626, IERC4626)
+        nonReentrant
+        returns (uint256)
+    {
+        return super.withdraw(assets, receiver, owner);
+    }
+
+    function redeem(uint256 shares, address receiver, address owner)
+        public
+        override(ERC4626, IERC4626)
+        nonReentrant
+        returns (uint256)
+    {
+        return super.redeem(shares, receiver, owner);
+    }
+
+    function _decimalsOffset() internal pure override returns (uint8) {
+        return DECIMALS_OFFSET;
+    }
+
+    function _boundAsset() internal view override returns (address) {
+        return asset();
+    }
+}

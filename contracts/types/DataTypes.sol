@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+/// @notice One margin tier. A tier applies to the part of a position's notional at or above `notionalFloor` and below
+/// the next tier's floor (the last tier is unbounded). Rates are marginal, like tax brackets.
+/// @dev Packs into one slot.
+struct Tier {
+    uint128 notionalFloor; // WAD USD; the first tier's floor is 0
+    uint64 imr; // initial margin rate, WAD
+    uint64 mmr; // maintenance margin rate, WAD
+}
+
+/// @notice Per-market fee and liquidation parameters, each within the bounds of ConstantsLib.
+/// @dev Packs into three slots.
+struct RiskParams {
+    uint64 takerFeeRate; // WAD fraction of notional traded, paid to the pool
+    uint64 liquidationFeeRate; // WAD fraction of notional closed, keeper reward before clamping
+    uint64 liquidationPenaltyRate; // WAD fraction of notional closed, paid to the insurance fund
+    uint64 targetHealthFactor; // WAD; a partial liquidation restores at least this health factor
+    uint128 minKeeperFee; // WAD USD
+    uint128 maxKeeperFee; // WAD USD
+    uint128 minPositionNotional; // WAD USD; no position (or partial-liquidation remainder) may be smaller
+    uint128 fullLiquidationNotional; // WAD USD; positions at or below this notional are always fully liquidated
+}
+
+/// @notice Per-market Chainlink feed settings. Bounds are in normalised WAD prices.
+struct OracleConfig {
+    address feed;
+    uint32 heartbeat; // seconds a round may age before the price counts as stale
+    uint8 decimals; // the feed's decimals(), read at configuration
+    uint128 minPrice; // WAD
+    uint128 maxPrice; // WAD
+}
+
+/// @notice An isolated position of one account on one market.
+/// @dev Packs into two slots. `entryPrice` fits in 96 bits because prices are capped at ConstantsLib.MAX_PRICE.
+struct Position {
+    int128 size; // WAD base units, positive long, negative short
+    uint128 collateral; // collateral token units
+    uint96 entryPrice; // WAD
+    int128 fundingIndex; // market funding index at last settlement (market-dynamics issue)
+    uint32 index; // position in the market's open-position list, plus one
+}
+
+/// @notice Oracle status of a market. Only Ok allows opening, increasing, removing collateral and liquidating.
+enum OracleStatus {
+    Ok,
+    Stale,
+    InvalidAnswer,
+    OutOfBounds,
+    SequencerDown,
+    GracePeriod
+}
+
+/// @notice Everything a keeper or frontend needs about one position at one price. Money in WAD USD.
+struct PositionHealth {
+    int256 size;
+    uint256 entryPrice;
+    uint256 collateral;
+    uint256 price;
+    uint256 notional;
+    int256 pnl;
+    int256 fundingOwed;
+    uint256 closingFee;
+    int256 equity;
+    uint256 maintenanceMargin;
+    uint256 initialMargin;
+    uint256 healthFactor;
+    uint256 liquidationPrice;
+    bool liquidatable; // health factor below 1 at `price` (the oracle status is reported separately)
+    OracleStatus oracleStatus; // status of the price used (Ok when the caller supplied the price)
+}
+
+/// @notice A position together with the market parameters its risk depends on, loaded once into memory.
+struct RiskContext {
+    int256 size; // WAD base units
+    uint256 entryPrice; // WAD
+    uint256 collateral; // collateral token units
+    int256 fundingOwed; // WAD USD owed by the position (positive) or to it (negative)
+    uint256 scale; // 10 ** (18 - token decimals): token units to WAD
+    Tier[] tiers;
+    RiskParams params;
+}

@@ -1,0 +1,91 @@
+import type { HardhatEthers } from "@nomicfoundation/hardhat-ethers/types";
+import { encodeBytes32String, parseUnits } from "ethers";
+
+/** Market id of the ETH-USD market listed by the fixture. */
+export const ETH = encodeBytes32String("ETH-USD");
+/** Market id of the BTC-USD market listed by the fixture. */
+export const BTC = encodeBytes32String("BTC-USD");
+
+export const WAD = 10n ** 18n;
+/** Collateral token decimals in the fixture (USDC-like). */
+export const TOKEN_DECIMALS = 6;
+/** WAD per collateral token unit. */
+export const SCALE = 10n ** 12n;
+export const FEED_DECIMALS = 8;
+export const HEARTBEAT = 3600;
+
+/** USD amount in collateral token units. */
+export const usd = (x: string | number) => parseUnits(String(x), TOKEN_DECIMALS);
+/** WAD amount (sizes, prices, WAD money). */
+export const wad = (x: string | number) => parseUnits(String(x), 18);
+/** Feed answer (8 decimals). */
+export const answer = (x: string | number) => parseUnits(String(x), FEED_DECIMALS);
+
+/** Tiers as major venues set them: 100x to 50k USD, rising to 20x above 1M USD. MMR is half of IMR. */
+export const TIERS = [
+  { notionalFloor: 0n, imr: wad("0.01"), mmr: wad("0.005") },
+  { notionalFloor: wad(50_000), imr: wad("0.02"), mmr: wad("0.01") },
+  { notionalFloor: wad(250_000), imr: wad("0.025"), mmr: wad("0.0125") },
+  { notionalFloor: wad(1_000_000), imr: wad("0.05"), mmr: wad("0.025") },
+];
+
+export const RISK_PARAMS = {
+  takerFeeRate: wad("0.0005"), // 5 bp
+  liquidationFeeRate: wad("0.001"), // 10 bp keeper reward
+  liquidationPenaltyRate: wad("0.002"), // 20 bp to insurance
+  targetHealthFactor: wad("1.25"),
+  minKeeperFee: wad(5),
+  maxKeeperFee: wad(1_000),
+  minPositionNotional: wad(10),
+  fullLiquidationNotional: wad(10_000),
+};
+
+export const oracleConfig = (feed: string) => ({
+  feed,
+  heartbeat: HEARTBEAT,
+  decimals: 0, // read from the feed by the engine
+  minPrice: wad(1),
+  maxPrice: wad(1_000_000),
+});
+
+/**
+ * Deploys the whole protocol on the given connection: 6-decimal collateral token, pool, insurance fund, linked
+ * libraries, engine, lens, Chainlink mock feeds for ETH (3,000 USD) and BTC (60,000 USD), both markets listed, roles
+ * granted (deployer is admin and governor, `guardian` is guardian). Traders are funded and approved.
+ */
+export async function deployProtocol(ethers: HardhatEthers) {
+  const [deployer, guardian, alice, bob, carol, keeper, lp] = await ethers.getSigners();
+  const token = await ethers.deployContract("MockERC20", ["USD Coin", "USDC", TOKEN_DECIMALS]);
+  const pool = await ethers.deployContract("LiquidityPool", [token, "Tidemark LP", "tmLP"]);
+  const insurance = await ethers.deployContract("InsuranceFund", [token]);
+  const configLib = await ethers.deployContract("ConfigLib");
+  const riskLib = await ethers.deployContract("RiskLib");
+  const engine = await ethers.deployContract("TidemarkEngine", [token, pool, insurance, deployer.address], {
+    libraries: {
+      ConfigLib: await configLib.getAddress(),
+      RiskLib: await riskLib.getAddress(),
+    },
+  });
+  await pool.bindEngine(engine);
+  await insurance.bindEngine(engine);
+  const lens = await ethers.deployContract("TidemarkLens", [engine]);
+
+  const ethFeed = await ethers.deployContract("MockV3Aggregator", [FEED_DECIMALS, answer(3000)]);
+  const btcFeed = await ethers.deployContract("MockV3Aggregator", [FEED_DECIMALS, answer(60_000)]);
+
+  await engine.grantRole(await engine.GOVERNOR_ROLE(), deployer.address);
+  await engine.grantRole(await engine.GUARDIAN_ROLE(), guardian.address);
+  await engine.listMarket(ETH, oracleConfig(await ethFeed.getAddress()), RISK_PARAMS, TIERS);
+  await engine.listMarket(BTC, oracleConfig(await btcFeed.getAddress()), RISK_PARAMS, TIERS);
+
+  for (const s of [alice, bob, carol, keeper, lp]) {
+    await token.mint(s.address, usd(10_000_000));
+    await token.connect(s).approve(engine, ethers.MaxUint256);
+    await token.connect(s).approve(pool, ethers.MaxUint256);
+  }
+  // Pool liquidity and an insurance fund balance, so trader profits and shortfalls can be paid.
+  await pool.connect(lp).deposit(usd(5_000_000), lp.address);
+  await token.mint(await insurance.getAddress(), usd(100_000));
+
+  return { deployer, guardian, alice, bob, carol, keeper, lp, token, pool, insurance, engine, lens, ethFeed, btcFeed, configLib, riskLib };
+}
