@@ -38,7 +38,8 @@ interface ITidemarkEngine {
     /// @notice Thrown when a position's absolute size would exceed the protocol maximum.
     error PerpPositionTooLarge(uint256 size, uint256 maxSize);
     /// @notice Thrown when equity after the action would be below the required margin (IM to open, increase or
-    /// remove collateral). Equity and requirement in WAD USD.
+    /// remove collateral). Equity and requirement in WAD USD. When the fee and realised loss alone exceed the
+    /// collateral, `equity` is that negative collateral and `required` is 0.
     error PerpInsufficientMargin(address account, MarketId market, int256 equity, uint256 required);
     /// @notice Thrown when removing more collateral (token units) than the position holds.
     error PerpInsufficientCollateral(uint256 collateral, uint256 requested);
@@ -200,7 +201,8 @@ interface ITidemarkEngine {
     function totalOpenNotional() external view returns (uint256);
     /// @notice Collateral token units the pool must keep against open interest.
     function reservedAssets() external view returns (uint256);
-    /// @notice The market's oracle status and normalised price (price is 0 when the answer is not positive).
+    /// @notice The market's oracle status and normalised price. The price is 0 when there is none: the answer is not
+    /// positive or the feed reverted, or the sequencer is down (the price feed is then not read).
     function oracleStatus(MarketId market) external view returns (OracleStatus status, uint256 price);
     /// @notice Everything the risk math needs about a position: the position, the market's tiers and parameters.
     /// TidemarkLens and the SDK run RiskLib's exact functions on it, the same code as the liquidation check.

@@ -76,8 +76,8 @@ contract TidemarkLens is ITidemarkLens {
         returns (address[] memory accounts, uint256 total)
     {
         total = _engine.openPositionCount(market);
-        uint256 end = offset + limit < total ? offset + limit : total;
-        uint256 count = end > offset ? end - offset : 0;
+        // Written so that any offset and limit (type(uint256).max included) is valid: no overflow.
+        uint256 count = offset >= total ? 0 : (limit < total - offset ? limit : total - offset);
         accounts = new address[](count);
         for (uint256 i; i < count; ++i) {
             accounts[i] = _engine.openPositionAt(market, offset + i);

@@ -81,10 +81,11 @@ library RiskLib {
     }
 
     /// @notice Health factor (WAD) from the exact equity and maintenance requirement: floor(e / mm).
-    /// 0 when equity <= 0, type(uint256).max for an empty position.
-    /// @dev floor(e * WAD / mm) < WAD exactly when e < mm, so HF < 1 exactly when isLiquidatable.
+    /// 0 when equity <= 0; with no requirement (empty position, or price 0), type(uint256).max unless equity is
+    /// negative.
+    /// @dev floor(e * WAD / mm) < WAD exactly when e < mm, so HF < 1 exactly when isLiquidatable, mm = 0 included.
     function healthFactor(int256 e36, uint256 mm36) internal pure returns (uint256) {
-        if (mm36 == 0) return type(uint256).max;
+        if (mm36 == 0) return e36 < 0 ? 0 : type(uint256).max;
         if (e36 <= 0) return 0;
         // Round down: health is never overstated.
         return Math.mulDiv(uint256(e36), WAD, mm36);
@@ -100,7 +101,7 @@ library RiskLib {
         bool long = ctx.size > 0;
         uint256 estimate = _liquidationPriceEstimate(ctx);
         // Long: first price that is safe. Short: first price that is liquidatable.
-        uint256 b = _firstTrue(ctx, 0, long ? _safeAt : _liquidatableAt, estimate, 1, ConstantsLib.MAX_PRICE);
+        (, uint256 b) = _firstTrue(ctx, 0, long ? _safeAt : _liquidatableAt, estimate, 1, ConstantsLib.MAX_PRICE, 1);
         if (long) {
             if (b == 1) return 0; // safe at every accepted price
             return b > ConstantsLib.MAX_PRICE ? type(uint256).max : b;
@@ -151,9 +152,12 @@ library RiskLib {
             uint256 minRemaining = FP.divWadUp(ctx.params.minPositionNotional, price);
             if (minRemaining < absSize && _meetsTarget(ctx, price, minRemaining)) {
                 uint256 estimate = _remainingEstimate(ctx, price, absSize);
-                // First remainder that misses the target; the one below it is the answer.
-                uint256 b = _firstTrue(ctx, price, _missesTarget, estimate, minRemaining, absSize);
-                return _plan(ctx, price, absSize - (b - 1));
+                // Largest remainder that meets the target, to within the size worth one token unit of notional
+                // (amounts paid then differ from the wei-exact answer by at most one token unit); each halving of
+                // the precision would cost ~2 more evaluations of the exact predicate.
+                uint256 tolerance = FP.max(1, ctx.scale * WAD / price);
+                (uint256 meets,) = _firstTrue(ctx, price, _missesTarget, estimate, minRemaining, absSize, tolerance);
+                return _plan(ctx, price, absSize - meets);
             }
         }
         return _plan(ctx, price, absSize);
@@ -235,26 +239,28 @@ library RiskLib {
 
     /* ------------------------------------------------------------------ search */
 
-    /// @dev First x in [lo, hi] with pred(x) true, for a predicate that is false then true; hi + 1 if none.
-    /// Gallops outward from `estimate` (exponential steps), then bisects: O(log |estimate - answer|) evaluations.
-    /// `arg` is passed through to the predicate.
+    /// @dev Search for the first x in [lo, hi] with pred(x) true, for a predicate that is false then true.
+    /// Gallops outward from `estimate` (steps of tol, 2 tol, 4 tol, ...), then bisects until the bracket is at most
+    /// `tol` wide:
+    /// O(log |estimate - answer|) evaluations. Returns `yes`, a true point (the first one when tol = 1; hi + 1 when
+    /// pred is false everywhere), and `no`, the largest false point found below it (meaningful when pred(lo) is
+    /// false; equal to lo otherwise). `arg` is passed through to the predicate.
     function _firstTrue(
         RiskContext memory ctx,
         uint256 arg,
         function(RiskContext memory, uint256, uint256) pure returns (bool) pred,
         uint256 estimate,
         uint256 lo,
-        uint256 hi
-    ) private pure returns (uint256) {
+        uint256 hi,
+        uint256 tol
+    ) private pure returns (uint256 no, uint256 yes) {
         uint256 x = Math.min(Math.max(estimate, lo), hi);
-        uint256 no; // a false point
-        uint256 yes; // a true point, yes > no
         if (pred(ctx, arg, x)) {
             yes = x;
-            uint256 step = 1;
+            uint256 step = tol;
             while (true) {
                 if (yes - lo < step) {
-                    if (pred(ctx, arg, lo)) return lo;
+                    if (pred(ctx, arg, lo)) return (lo, lo);
                     no = lo;
                     break;
                 }
@@ -268,10 +274,10 @@ library RiskLib {
             }
         } else {
             no = x;
-            uint256 step = 1;
+            uint256 step = tol;
             while (true) {
                 if (hi - no < step) {
-                    if (!pred(ctx, arg, hi)) return hi + 1;
+                    if (!pred(ctx, arg, hi)) return (hi, hi + 1);
                     yes = hi;
                     break;
                 }
@@ -284,11 +290,10 @@ library RiskLib {
                 step <<= 1;
             }
         }
-        while (yes - no > 1) {
+        while (yes - no > tol) {
             uint256 mid = no + (yes - no) / 2;
             if (pred(ctx, arg, mid)) yes = mid;
             else no = mid;
         }
-        return yes;
     }
 }

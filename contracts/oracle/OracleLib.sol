@@ -20,8 +20,10 @@ struct SequencerConfig {
 }
 
 /// @title OracleLib
-/// @notice Reads a Chainlink feed for one market and classifies it. Checks in order: sequencer down, sequencer grace
-/// period, non-positive answer, stale or future round, price outside [minPrice, maxPrice].
+/// @notice Reads a Chainlink feed for one market and classifies it. Sequencer down comes first (the price feed is
+/// then not read). Otherwise the price itself is checked: non-positive answer, stale or future round, price outside
+/// [minPrice, maxPrice]; a price problem is reported even inside the sequencer grace period, and GracePeriod is
+/// reported only when the price itself is fine (so nothing ever proceeds on a bad price in the grace period).
 library OracleLib {
     /// @notice Reads and classifies the market's feed at the current block.
     function read(OracleConfig memory cfg, SequencerConfig memory seq) internal view returns (OracleReading memory r) {
