@@ -158,6 +158,14 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
     function _trade(MarketId market, int256 sizeDelta, int256 collateralDelta, uint256 acceptablePrice) internal {
         Market storage m = _requireListed(market);
         Position memory pos = _positions[market][msg.sender];
+        // Bound the inputs before any arithmetic on them: no valid trade moves more than the maximum size, or more
+        // collateral than a position can hold.
+        uint256 absDelta = FP.abs(sizeDelta);
+        require(absDelta <= ConstantsLib.MAX_POSITION_SIZE, PerpPositionTooLarge(absDelta, ConstantsLib.MAX_POSITION_SIZE));
+        require(
+            collateralDelta >= -int256(uint256(type(uint128).max)),
+            PerpInsufficientCollateral(pos.collateral, FP.abs(collateralDelta))
+        );
         int256 size = pos.size;
         int256 newSize = size + sizeDelta;
         bool increasing = size == 0 || (size > 0) == (sizeDelta > 0);
@@ -172,7 +180,6 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
             PerpSlippage(execPrice, acceptablePrice)
         );
 
-        uint256 absDelta = FP.abs(sizeDelta);
         // Taker fee is a charge: rounded up to token units in one step.
         uint256 fee = FP.divUp(absDelta * execPrice * m.params.takerFeeRate, RiskLib.WAD2 * _scale);
         // Realised PnL on the closed part rounds down (towards -inf): never overpays the trader.

@@ -591,6 +591,25 @@ describe("TidemarkEngine: trading", function () {
       expect(await snapshot(f, [alice], [ETH])).to.deep.equal(before);
     });
 
+    it("absurd deltas revert with specific errors before any arithmetic can overflow", async function () {
+      const f = await networkHelpers.loadFixture(protocolFixture);
+      const { engine, alice } = f;
+      await engine.connect(alice).deposit(usd(1_000));
+      const before = await snapshot(f, [alice], [ETH]);
+      const huge = 2n ** 200n;
+      await expect(engine.connect(alice).modifyPosition(ETH, huge, usd(100), ethers.MaxUint256))
+        .to.be.revertedWithCustomError(engine, "PerpPositionTooLarge")
+        .withArgs(huge, 10n ** 30n);
+      await expect(engine.connect(alice).modifyPosition(ETH, -huge, usd(100), 0))
+        .to.be.revertedWithCustomError(engine, "PerpPositionTooLarge")
+        .withArgs(huge, 10n ** 30n);
+      const minInt = -(2n ** 255n);
+      await expect(engine.connect(alice).modifyPosition(ETH, wad(1), minInt, wad(3_100)))
+        .to.be.revertedWithCustomError(engine, "PerpInsufficientCollateral")
+        .withArgs(0n, 2n ** 255n);
+      expect(await snapshot(f, [alice], [ETH])).to.deep.equal(before);
+    });
+
     it("flipping sides in one call reverts PerpPositionFlip(size, sizeDelta)", async function () {
       const f = await networkHelpers.loadFixture(aliceLongFixture);
       const { engine, alice, bob } = f;
