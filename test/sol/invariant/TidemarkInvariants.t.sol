@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {MockV3Aggregator} from "@chainlink/contracts/src/v0.8/tests/MockV3Aggregator.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+
+import {MarketId} from "../../../contracts/types/MarketId.sol";
+import {Position} from "../../../contracts/types/DataTypes.sol";
+
+import {TidemarkBase} from "../utils/TidemarkBase.sol";
+import {TidemarkHandler} from "./TidemarkHandler.sol";
+
+/// @notice Invariant suite: random sequences of handler actions (deposits, trades, collateral moves, price moves,
+/// liquidations, LP flows, pauses, time) on the full protocol, then the design properties below.
+/// Properties 2-4 are per-action properties: the handler checks them around every liquidation and close and records
+/// violations in ghost state, which these invariants read (with the first counterexample as the failure message).
+contract TidemarkInvariantsTest is TidemarkBase {
+    TidemarkHandler internal handler;
+    uint256 internal supplyBeforeHandler;
+
+    function setUp() public override {
+        super.setUp();
+        MarketId[2] memory ids = [ETH, BTC];
+        MockV3Aggregator[2] memory feeds = [ethFeed, btcFeed];
+        uint256[2] memory refs = [ETH_PRICE, BTC_PRICE];
+        supplyBeforeHandler = token.totalSupply();
+        handler = new TidemarkHandler(engine, lens, token, pool, insurance, guardian, ids, feeds, refs);
+        vm.label(address(handler), "TidemarkHandler");
+
+        bytes4[] memory selectors = new bytes4[](15);
+        selectors[0] = TidemarkHandler.deposit.selector;
+        selectors[1] = TidemarkHandler.withdraw.selector;
+        selectors[2] = TidemarkHandler.openOrIncrease.selector;
+        selectors[3] = TidemarkHandler.decrease.selector;
+        selectors[4] = TidemarkHandler.close.selector;
+        selectors[5] = TidemarkHandler.addCollateral.selector;
+        selectors[6] = TidemarkHandler.removeCollateral.selector;
+        selectors[7] = TidemarkHandler.movePrice.selector;
+        selectors[8] = TidemarkHandler.warp.selector;
+        selectors[9] = TidemarkHandler.togglePause.selector;
+        selectors[10] = TidemarkHandler.lpDeposit.selector;
+        selectors[11] = TidemarkHandler.lpWithdraw.selector;
+        selectors[12] = TidemarkHandler.liquidate.selector;
+        selectors[13] = TidemarkHandler.liquidateBatch.selector;
+        selectors[14] = TidemarkHandler.movePriceToLiquidation.selector;
+        targetContract(address(handler));
+        targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
+    }
+
+    /// @dev A small insurance fund, so that within a run it is exhausted and shortfalls are split between insurance
+    /// and pool, then paid by the pool alone (the fixture's 100k USD would never run out at this depth).
+    function insuranceSeed() internal pure override returns (uint256) {
+        return 250e6;
+    }
+
+    /* -------------------------------------------------------------- invariants */
+
+    /// @dev The engine holds exactly what it owes (free balances + position collateral; every amount is an integer
+    /// token flow, so there is no dust either way), the vaults' books are their token balances, and no token leaves
+    /// the known set of holders.
+    function invariant_Solvency() public view {
+        uint256 owed;
+        address[] memory accts = _allHolders();
+        for (uint256 i; i < accts.length; ++i) {
+            owed += engine.freeBalance(accts[i]);
+        }
+        MarketId[2] memory ids = [ETH, BTC];
+        for (uint256 m; m < 2; ++m) {
+            uint256 n = engine.openPositionCount(ids[m]);
+            for (uint256 i; i < n; ++i) {
+                owed += engine.getPosition(engine.openPositionAt(ids[m], i), ids[m]).collateral;
+            }
+        }
+        uint256 held = token.balanceOf(address(engine));
+        assertGe(held, owed, "engine holds less than it owes");
+        assertEq(held, owed, "engine balance != free balances + collateral");
+        assertEq(token.balanceOf(address(pool)), pool.totalAssets(), "pool balance != totalAssets");
+        assertEq(token.balanceOf(address(insurance)), insurance.balance(), "insurance balance != balance()");
+
+        uint256 sum = token.balanceOf(address(engine)) + token.balanceOf(address(pool)) + token.balanceOf(address(insurance));
+        for (uint256 i; i < accts.length; ++i) {
+            sum += token.balanceOf(accts[i]);
+        }
+        assertEq(sum, token.totalSupply(), "tokens left the known holders");
+        assertEq(token.totalSupply(), supplyBeforeHandler + handler.ghost_minted(), "tokens minted or burned");
+    }
+
+    /// @dev Property 2: every successful liquidation was of a position with HF < 1 (lens and engine, checked before
+    /// the call), and every attempted liquidation of a position with HF < 1 at a fresh price succeeded.
+    function invariant_NoHealthyLiquidation() public view {
+        assertEq(handler.violations(0), 0, handler.firstViolation(0));
+    }
+
+    /// @dev Property 3: after each partial liquidation the lens health factor at the same price is >= target.
+    function invariant_PartialReachesTarget() public view {
+        assertEq(handler.violations(1), 0, handler.firstViolation(1));
+    }
+
+    /// @dev Property 4: on every liquidation and close the trader's free balance never decreases (nothing beyond the
+    /// position's collateral is taken), a negative position value shows up as exactly that bad debt in
+    /// ShortfallCovered, covered in full by insurance then pool, and the token flows match the events.
+    function invariant_LossCappedAtCollateral() public view {
+        assertEq(handler.violations(2), 0, handler.firstViolation(2));
+        assertEq(
+            handler.ghost_coveredByInsurance() + handler.ghost_coveredByPool(),
+            handler.ghost_badDebt() + handler.ghost_keeperTopUp(),
+            "covered != bad debt + keeper top-ups"
+        );
+    }
+
+    /// @dev For positions produced by arbitrary histories, with the 18-decimal feed set exactly to the lens
+    /// liquidation price L the engine does not liquidate, and one wei past it (long: L - 1, short: L + 1) it does.
+    function invariant_LiquidationPriceIsExactBoundary() public view {
+        assertEq(handler.violations(3), 0, handler.firstViolation(3));
+    }
+
+    /// @dev Open interest, position count and list, total open notional and the pool reserve match the positions.
+    function invariant_PositionBookkeeping() public view {
+        address[4] memory traders = handler.traders();
+        MarketId[2] memory ids = [ETH, BTC];
+        uint256 notional;
+        for (uint256 m; m < 2; ++m) {
+            uint256 longOI;
+            uint256 shortOI;
+            uint256 open;
+            for (uint256 t; t < 4; ++t) {
+                Position memory p = engine.getPosition(traders[t], ids[m]);
+                if (p.size == 0) {
+                    assertEq(p.collateral, 0, "empty position with collateral");
+                    continue;
+                }
+                ++open;
+                // Ghost sets: every open position belongs to a touched actor on a touched market.
+                assertTrue(handler.isTouchedActor(traders[t]), "position of an untouched actor");
+                assertTrue(handler.isTouchedMarket(MarketId.unwrap(ids[m])), "position on an untouched market");
+                uint256 abs = p.size > 0 ? uint256(int256(p.size)) : uint256(-int256(p.size));
+                if (p.size > 0) longOI += abs;
+                else shortOI += abs;
+                notional += Math.mulDiv(abs, p.entryPrice, WAD, Math.Rounding.Ceil);
+                assertEq(engine.openPositionAt(ids[m], p.index - 1), traders[t], "position index does not point back");
+            }
+            (uint256 l, uint256 s) = engine.openInterest(ids[m]);
+            assertEq(l, longOI, "long open interest");
+            assertEq(s, shortOI, "short open interest");
+            assertEq(engine.openPositionCount(ids[m]), open, "open position count");
+        }
+        assertEq(engine.totalOpenNotional(), notional, "total open notional");
+        assertEq(
+            engine.reservedAssets(),
+            Math.ceilDiv(Math.mulDiv(notional, engine.reserveFactor(), WAD, Math.Rounding.Ceil), SCALE),
+            "reserved assets"
+        );
+    }
+
+    /* ----------------------------------------------------------------- helpers */
+
+    function _allHolders() internal view returns (address[] memory all) {
+        address[] memory h = handler.accounts();
+        address[5] memory base = [alice, bob, carol, keeper, lp];
+        all = new address[](h.length + base.length + 1);
+        for (uint256 i; i < h.length; ++i) {
+            all[i] = h[i];
+        }
+        for (uint256 i; i < base.length; ++i) {
+            all[h.length + i] = base[i];
+        }
+        all[all.length - 1] = address(handler);
+    }
+}
