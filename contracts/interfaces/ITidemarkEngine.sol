@@ -80,7 +80,9 @@ interface ITidemarkEngine {
 
     /* ------------------------------------------------------------------ events */
 
+    /// @notice Emitted when collateral tokens enter an account's free balance (token units).
     event Deposited(address indexed account, uint256 amount);
+    /// @notice Emitted when collateral tokens leave an account's free balance (token units).
     event Withdrawn(address indexed account, uint256 amount);
     /// @notice Emitted on every open, increase, decrease and close. Money in collateral token units, prices WAD.
     event PositionModified(
@@ -95,6 +97,7 @@ interface ITidemarkEngine {
         uint256 newCollateral,
         uint256 newEntryPrice
     );
+    /// @notice Emitted when collateral moves between the free balance and a position (token units).
     event CollateralModified(address indexed account, MarketId indexed market, int256 delta, uint256 newCollateral);
     /// @notice Emitted for each liquidated position. Money in collateral token units.
     event PositionLiquidated(
@@ -114,13 +117,21 @@ interface ITidemarkEngine {
     event ShortfallCovered(
         address indexed account, MarketId indexed market, uint256 badDebt, uint256 keeperTopUp, uint256 fromInsurance, uint256 fromPool
     );
+    /// @notice Emitted when governance lists a market, with its full configuration.
     event MarketListed(MarketId indexed market, OracleConfig oracle, RiskParams params, Tier[] tiers);
+    /// @notice Emitted with the new tiers after every tier change.
     event MarginTiersSet(MarketId indexed market, Tier[] tiers);
+    /// @notice Emitted with the new parameters after every change.
     event RiskParamsSet(MarketId indexed market, RiskParams params);
+    /// @notice Emitted with the new oracle settings (decimals as read from the feed).
     event OracleConfigSet(MarketId indexed market, OracleConfig oracle);
+    /// @notice Emitted with the new sequencer feed and grace period.
     event SequencerConfigSet(address feed, uint32 gracePeriod);
+    /// @notice Emitted with the new pool reserve factor (WAD).
     event ReserveFactorSet(uint256 reserveFactor);
+    /// @notice Emitted when the guardian pauses or unpauses opening and increasing on a market.
     event MarketPausedSet(MarketId indexed market, bool paused);
+    /// @notice Emitted when the guardian pauses or unpauses opening and increasing everywhere.
     event GlobalPausedSet(bool paused);
 
     /* ------------------------------------------------------------------ trader */
@@ -162,13 +173,22 @@ interface ITidemarkEngine {
 
     /* --------------------------------------------------------------- governance */
 
-    /// @notice Lists a market. Governor only.
+    /// @notice Lists a market with its feed, fee and liquidation parameters and margin tiers. Governor only.
+    /// Every value is checked against the hard bounds of ConstantsLib (see ConfigLib); the feed's decimals are read
+    /// from the feed. Emits MarketListed.
     function listMarket(MarketId market, OracleConfig calldata oracle, RiskParams calldata params, Tier[] calldata tiers)
         external;
+    /// @notice Replaces the market's margin tiers. Governor only. Applies to open positions at once.
+    /// @dev Warning: raising MMR can make open positions liquidatable immediately; governance should announce it.
     function setMarginTiers(MarketId market, Tier[] calldata tiers) external;
+    /// @notice Replaces the market's fee and liquidation parameters. Governor only.
     function setRiskParams(MarketId market, RiskParams calldata params) external;
+    /// @notice Replaces the market's feed, heartbeat and price bounds. Governor only.
     function setOracleConfig(MarketId market, OracleConfig calldata oracle) external;
+    /// @notice Sets the L2 sequencer uptime feed (zero address: none, for L1) and the grace period after a restart.
+    /// Governor only.
     function setSequencerConfig(address feed, uint32 gracePeriod) external;
+    /// @notice Sets the fraction of open entry notional the pool must keep against LP withdrawals. Governor only.
     function setReserveFactor(uint256 reserveFactor) external;
     /// @notice Pauses or unpauses opening and increasing on one market. Guardian only.
     function setMarketPaused(MarketId market, bool paused) external;
@@ -177,17 +197,29 @@ interface ITidemarkEngine {
 
     /* -------------------------------------------------------------------- views */
 
+    /// @notice The collateral token (any ERC-20 with at most 18 decimals, valued at 1 USD).
     function collateralToken() external view returns (address);
+    /// @notice The liquidity pool, counterparty to every trade.
     function pool() external view returns (address);
+    /// @notice The insurance fund.
     function insuranceFund() external view returns (address);
+    /// @notice Collateral token units the account can withdraw or move into positions.
     function freeBalance(address account) external view returns (uint256);
+    /// @notice The raw stored position (collateral in token units).
     function getPosition(address account, MarketId market) external view returns (Position memory);
+    /// @notice The market's margin tiers.
     function marginTiers(MarketId market) external view returns (Tier[] memory);
+    /// @notice The market's fee and liquidation parameters.
     function riskParams(MarketId market) external view returns (RiskParams memory);
+    /// @notice The market's oracle settings.
     function oracleConfig(MarketId market) external view returns (OracleConfig memory);
+    /// @notice The L2 sequencer uptime feed settings (feed 0: none).
     function sequencerConfig() external view returns (SequencerConfig memory);
+    /// @notice Whether the market is listed.
     function isListed(MarketId market) external view returns (bool);
+    /// @notice Whether opening and increasing are paused on the market (see also globalPaused).
     function isMarketPaused(MarketId market) external view returns (bool);
+    /// @notice Whether opening and increasing are paused on every market.
     function globalPaused() external view returns (bool);
     /// @notice Open interest of the market in WAD base units, per side.
     function openInterest(MarketId market) external view returns (uint256 long, uint256 short);
