@@ -4,8 +4,9 @@
  * Nothing here reads the contracts' formulas: the tests compare the engine against these.
  */
 import { RISK_PARAMS, SCALE, TIERS, WAD } from "./fixture.js";
+import { abs, divUp, equity36 as modelEquity36, floorDiv, requirement36, takerFee as modelTakerFee } from "./risk-math.js";
 
-export const WAD2 = WAD * WAD;
+export { abs, floorDiv, healthFactor, requirement36, WAD2 } from "./risk-math.js";
 
 /** OracleStatus enum values (DataTypes.sol). */
 export const OracleStatus = {
@@ -19,27 +20,15 @@ export const OracleStatus = {
 
 export type TierLike = { notionalFloor: bigint; imr: bigint; mmr: bigint };
 
-export const abs = (x: bigint) => (x < 0n ? -x : x);
-
 /** ceil(a / b) for a >= 0, b > 0. */
-export function ceilDiv(a: bigint, b: bigint): bigint {
-  if (a < 0n || b <= 0n) throw new Error("ceilDiv: non-negative numerator and positive divisor only");
-  return (a + b - 1n) / b;
-}
-
-/** floor(a / b) towards negative infinity, b > 0 (BigInt division truncates towards zero). */
-export function floorDiv(a: bigint, b: bigint): bigint {
-  if (b <= 0n) throw new Error("floorDiv: positive divisor only");
-  const q = a / b;
-  return a < 0n && q * b !== a ? q - 1n : q;
-}
+export const ceilDiv = divUp;
 
 /** Feed answer with 8 decimals to a WAD price. */
 export const priceFromAnswer8 = (a: bigint) => a * 10n ** 10n;
 
 /** Taker fee in token units: ceil(|sizeDelta| * price * rate / 1e36 / 1e12). */
 export function takerFee(sizeDelta: bigint, price: bigint, rate: bigint = RISK_PARAMS.takerFeeRate): bigint {
-  return ceilDiv(abs(sizeDelta) * price * rate, WAD2 * SCALE);
+  return modelTakerFee(sizeDelta, price, rate, SCALE);
 }
 
 /** Realised PnL in token units of the part closed by `sizeDelta` (opposite sign to the position), floored. */
@@ -59,19 +48,6 @@ export function averageEntry(size: bigint, entry: bigint, sizeDelta: bigint, pri
 /** |size| * entry rounded up to WAD: a position's contribution to totalOpenNotional. */
 export const openNotional = (size: bigint, entry: bigint) => ceilDiv(abs(size) * entry, WAD);
 
-/** Tiered (marginal) requirement at 1e36 scale for an exact notional n36 = |size| * price, rounded up once. */
-export function requirement36(tiers: readonly TierLike[], n36: bigint, initial: boolean): bigint {
-  let acc = 0n;
-  for (let i = 0; i < tiers.length; i++) {
-    const lower = tiers[i].notionalFloor * WAD;
-    if (n36 <= lower) break;
-    const upper = i + 1 < tiers.length ? tiers[i + 1].notionalFloor * WAD : null;
-    const portion = (upper !== null && n36 >= upper ? upper : n36) - lower;
-    acc += (initial ? tiers[i].imr : tiers[i].mmr) * portion;
-  }
-  return ceilDiv(acc, WAD);
-}
-
 /** Initial margin in WAD USD as the engine reports it in PerpInsufficientMargin (ceil of the 1e36 value). */
 export const initialMarginWad = (size: bigint, price: bigint, tiers: readonly TierLike[] = TIERS) =>
   ceilDiv(requirement36(tiers, abs(size) * price, true), WAD);
@@ -80,8 +56,8 @@ export type PositionLike = { size: bigint; entryPrice: bigint; collateral: bigin
 
 /** Exact equity at 1e36 scale: collateral + unrealised PnL - closing fee (rounded up). No funding yet. */
 export function equity36(p: PositionLike, price: bigint, rate: bigint = RISK_PARAMS.takerFeeRate): bigint {
-  const fee36 = ceilDiv(abs(p.size) * price * rate, WAD);
-  return p.collateral * SCALE * WAD + p.size * (price - p.entryPrice) - fee36;
+  const params = { ...RISK_PARAMS, takerFeeRate: rate };
+  return modelEquity36({ ...p, fundingOwed: 0n, scale: SCALE, tiers: TIERS, params }, price);
 }
 
 /** Equity in WAD USD as the engine reports it in PerpInsufficientMargin (floor of the 1e36 value). */
@@ -91,14 +67,6 @@ export function maintenance36(p: PositionLike, price: bigint, tiers: readonly Ti
   return requirement36(tiers, abs(p.size) * price, false);
 }
 
-/** floor(e / mm) in WAD; 0 when e <= 0. */
-export function healthFactor(e36: bigint, mm36: bigint): bigint {
-  if (mm36 === 0n) return 2n ** 256n - 1n;
-  if (e36 <= 0n) return 0n;
-  return (e36 * WAD) / mm36;
-}
-
-/** Deep conversion of ethers Results / structs to plain arrays of bigint/string/boolean, for deep equality. */
 export function plain(x: unknown): unknown {
   if (Array.isArray(x)) return Array.from(x, plain);
   if (x !== null && typeof x === "object" && typeof (x as { toArray?: unknown }).toArray === "function") {
