@@ -6,7 +6,6 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
-import {AggregatorV3Interface} from "@chainlink/contracts/src/v0.8/shared/interfaces/AggregatorV3Interface.sol";
 
 import {IInsuranceFund} from "../interfaces/IInsuranceFund.sol";
 import {ILiquidityPool} from "../interfaces/ILiquidityPool.sol";
@@ -17,7 +16,7 @@ import {FixedPointMathLib as FP} from "../libraries/FixedPointMathLib.sol";
 import {RiskLib, LiquidationPlan} from "../libraries/RiskLib.sol";
 import {OracleLib, OracleReading, SequencerConfig} from "../oracle/OracleLib.sol";
 import {MarketId} from "../types/MarketId.sol";
-import {Tier, RiskParams, RiskContext, OracleConfig, OracleStatus, Position} from "../types/DataTypes.sol";
+import {Market, Tier, RiskParams, RiskContext, OracleConfig, OracleStatus, Position} from "../types/DataTypes.sol";
 
 /// @title TidemarkEngine
 /// @notice See ITidemarkEngine. Thin core: risk math in RiskLib, parameter rules in ConfigLib, oracle rules in
@@ -33,22 +32,6 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
 
     /// @dev Reserve factor at deployment: 20% of open entry notional stays in the pool.
     uint256 internal constant INITIAL_RESERVE_FACTOR = 0.2e18;
-
-    struct Market {
-        // slot: feed settings and flags, read together on every priced action
-        address feed;
-        uint32 heartbeat;
-        uint8 feedDecimals;
-        bool listed;
-        bool paused;
-        uint128 minPrice;
-        uint128 maxPrice;
-        uint128 longOpenInterest;
-        uint128 shortOpenInterest;
-        RiskParams params;
-        Tier[] tiers;
-        address[] accounts; // open positions, for enumeration by keepers and the lens
-    }
 
     /// @dev Token flows netted over one transaction. Positive: the engine pays; negative: the engine receives.
     struct Settlement {
@@ -410,46 +393,22 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
         external
         onlyRole(GOVERNOR_ROLE)
     {
-        Market storage m = _markets[market];
-        require(!m.listed, PerpMarketAlreadyListed(market));
-        ConfigLib.validateTiers(tiers);
-        ConfigLib.validateRiskParams(params);
-        ConfigLib.validateLiquidationCost(params, tiers);
-        OracleConfig memory o = _validatedOracle(oracle);
-        m.listed = true;
-        _writeOracle(m, o);
-        m.params = params;
-        _writeTiers(m, tiers);
-        emit MarketListed(market, o, params, tiers);
+        ConfigLib.listMarket(_markets[market], market, oracle, params, tiers);
     }
 
     /// @inheritdoc ITidemarkEngine
     function setMarginTiers(MarketId market, Tier[] calldata tiers) external onlyRole(GOVERNOR_ROLE) {
-        Market storage m = _requireListed(market);
-        ConfigLib.validateTiers(tiers);
-        ConfigLib.validateLiquidationCost(m.params, tiers);
-        require(keccak256(abi.encode(tiers)) != keccak256(abi.encode(m.tiers)), PerpParameterUnchanged());
-        _writeTiers(m, tiers);
-        emit MarginTiersSet(market, tiers);
+        ConfigLib.setMarginTiers(_requireListed(market), market, tiers);
     }
 
     /// @inheritdoc ITidemarkEngine
     function setRiskParams(MarketId market, RiskParams calldata params) external onlyRole(GOVERNOR_ROLE) {
-        Market storage m = _requireListed(market);
-        ConfigLib.validateRiskParams(params);
-        ConfigLib.validateLiquidationCost(params, m.tiers);
-        require(keccak256(abi.encode(params)) != keccak256(abi.encode(m.params)), PerpParameterUnchanged());
-        m.params = params;
-        emit RiskParamsSet(market, params);
+        ConfigLib.setRiskParams(_requireListed(market), market, params);
     }
 
     /// @inheritdoc ITidemarkEngine
     function setOracleConfig(MarketId market, OracleConfig calldata oracle) external onlyRole(GOVERNOR_ROLE) {
-        Market storage m = _requireListed(market);
-        OracleConfig memory o = _validatedOracle(oracle);
-        require(keccak256(abi.encode(o)) != keccak256(abi.encode(_oracleConfig(m))), PerpParameterUnchanged());
-        _writeOracle(m, o);
-        emit OracleConfigSet(market, o);
+        ConfigLib.setOracleConfig(_requireListed(market), market, oracle);
     }
 
     /// @inheritdoc ITidemarkEngine
@@ -624,30 +583,7 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
     }
 
     function _oracleConfig(Market storage m) internal view returns (OracleConfig memory) {
-        return OracleConfig(m.feed, m.heartbeat, m.feedDecimals, m.minPrice, m.maxPrice);
-    }
-
-    /// @dev Reads the feed's decimals (the input's are ignored) and validates the bounds.
-    function _validatedOracle(OracleConfig calldata oracle) internal view returns (OracleConfig memory o) {
-        o = oracle;
-        require(o.feed != address(0), PerpZeroAddress());
-        o.decimals = AggregatorV3Interface(o.feed).decimals();
-        ConfigLib.validateOracle(o);
-    }
-
-    function _writeOracle(Market storage m, OracleConfig memory o) internal {
-        m.feed = o.feed;
-        m.heartbeat = o.heartbeat;
-        m.feedDecimals = o.decimals;
-        m.minPrice = o.minPrice;
-        m.maxPrice = o.maxPrice;
-    }
-
-    function _writeTiers(Market storage m, Tier[] calldata tiers) internal {
-        delete m.tiers;
-        for (uint256 i; i < tiers.length; ++i) {
-            m.tiers.push(tiers[i]);
-        }
+        return ConfigLib.oracleConfigOf(m);
     }
 
     function _updateOpenInterest(Market storage m, int256 oldSize, int256 newSize, uint256 oldContribution, uint256 newContribution)

@@ -1,17 +1,106 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {AggregatorV3Interface} from "@chainlink/contracts/src/v0.8/shared/interfaces/AggregatorV3Interface.sol";
+
 import {ITidemarkEngine} from "../interfaces/ITidemarkEngine.sol";
-import {Tier, RiskParams, OracleConfig} from "../types/DataTypes.sol";
+import {MarketId} from "../types/MarketId.sol";
+import {Market, Tier, RiskParams, OracleConfig} from "../types/DataTypes.sol";
 import {ConstantsLib as C} from "./ConstantsLib.sol";
 
 /// @title ConfigLib
-/// @notice Validation of every governed parameter against the hard bounds of ConstantsLib. Reverts with
-/// PerpParameterOutOfBounds(name, value, min, max), PerpInvalidTier(index) or PerpLiquidationCostTooHigh.
+/// @notice Market listing and per-market parameter changes (validate, write, emit), and validation of every governed
+/// parameter against the hard bounds of ConstantsLib. Reverts with PerpParameterOutOfBounds(name, value, min, max),
+/// PerpInvalidTier(index), PerpLiquidationCostTooHigh or PerpParameterUnchanged.
+/// @dev A linked library: its external functions run in the engine's context (DELEGATECALL) on the engine's storage
+/// and emit the engine's events. Only governance paths use it, so it costs traders nothing and keeps the engine under
+/// the contract size limit. Access control stays in the engine.
 library ConfigLib {
+    /* ------------------------------------------------------------ market config */
+
+    /// @notice Lists a market after validating everything. Emits MarketListed.
+    function listMarket(
+        Market storage m,
+        MarketId market,
+        OracleConfig calldata oracle,
+        RiskParams calldata params,
+        Tier[] calldata tiers
+    ) external {
+        require(!m.listed, ITidemarkEngine.PerpMarketAlreadyListed(market));
+        validateTiers(tiers);
+        validateRiskParams(params);
+        validateLiquidationCost(params, tiers);
+        OracleConfig memory o = _withFeedDecimals(oracle);
+        m.listed = true;
+        _writeOracle(m, o);
+        m.params = params;
+        _writeTiers(m, tiers);
+        emit ITidemarkEngine.MarketListed(market, o, params, tiers);
+    }
+
+    /// @notice Replaces a listed market's tiers. Emits MarginTiersSet.
+    function setMarginTiers(Market storage m, MarketId market, Tier[] calldata tiers) external {
+        validateTiers(tiers);
+        validateLiquidationCost(m.params, tiers);
+        require(keccak256(abi.encode(tiers)) != keccak256(abi.encode(m.tiers)), ITidemarkEngine.PerpParameterUnchanged());
+        _writeTiers(m, tiers);
+        emit ITidemarkEngine.MarginTiersSet(market, tiers);
+    }
+
+    /// @notice Replaces a listed market's fee and liquidation parameters. Emits RiskParamsSet.
+    function setRiskParams(Market storage m, MarketId market, RiskParams calldata params) external {
+        validateRiskParams(params);
+        validateLiquidationCost(params, m.tiers);
+        require(
+            keccak256(abi.encode(params)) != keccak256(abi.encode(m.params)), ITidemarkEngine.PerpParameterUnchanged()
+        );
+        m.params = params;
+        emit ITidemarkEngine.RiskParamsSet(market, params);
+    }
+
+    /// @notice Replaces a listed market's oracle settings. Emits OracleConfigSet.
+    function setOracleConfig(Market storage m, MarketId market, OracleConfig calldata oracle) external {
+        OracleConfig memory o = _withFeedDecimals(oracle);
+        require(
+            keccak256(abi.encode(o)) != keccak256(abi.encode(oracleConfigOf(m))), ITidemarkEngine.PerpParameterUnchanged()
+        );
+        _writeOracle(m, o);
+        emit ITidemarkEngine.OracleConfigSet(market, o);
+    }
+
+    /// @notice The market's oracle settings as a struct.
+    function oracleConfigOf(Market storage m) internal view returns (OracleConfig memory) {
+        return OracleConfig(m.feed, m.heartbeat, m.feedDecimals, m.minPrice, m.maxPrice);
+    }
+
+    /// @dev Reads the feed's decimals (the input's are ignored), then validates the bounds.
+    function _withFeedDecimals(OracleConfig calldata oracle) private view returns (OracleConfig memory o) {
+        o = oracle;
+        require(o.feed != address(0), ITidemarkEngine.PerpZeroAddress());
+        o.decimals = AggregatorV3Interface(o.feed).decimals();
+        validateOracle(o);
+    }
+
+    function _writeOracle(Market storage m, OracleConfig memory o) private {
+        m.feed = o.feed;
+        m.heartbeat = o.heartbeat;
+        m.feedDecimals = o.decimals;
+        m.minPrice = o.minPrice;
+        m.maxPrice = o.maxPrice;
+    }
+
+    function _writeTiers(Market storage m, Tier[] calldata tiers) private {
+        delete m.tiers;
+        for (uint256 i; i < tiers.length; ++i) {
+            m.tiers.push(tiers[i]);
+        }
+    }
+
+    /* --------------------------------------------------------------- validation */
+
     /// @notice Tier table rules: 1..MAX_TIERS tiers; the first floor is 0 and floors strictly increase;
     /// MIN_MMR <= mmr < imr <= MAX_IMR, mmr <= MAX_MMR; both rates non-decreasing with notional.
-    function validateTiers(Tier[] calldata tiers) external pure {
+    function validateTiers(Tier[] calldata tiers) internal pure {
         uint256 len = tiers.length;
         _bound("tierCount", len, 1, C.MAX_TIERS);
         for (uint256 i; i < len; ++i) {
@@ -28,7 +117,7 @@ library ConfigLib {
     }
 
     /// @notice Fee and liquidation parameter bounds, each named in the error.
-    function validateRiskParams(RiskParams calldata p) external pure {
+    function validateRiskParams(RiskParams calldata p) internal pure {
         _bound("takerFeeRate", p.takerFeeRate, 0, C.MAX_TAKER_FEE_RATE);
         _bound("liquidationFeeRate", p.liquidationFeeRate, 0, C.MAX_LIQUIDATION_FEE_RATE);
         _bound("liquidationPenaltyRate", p.liquidationPenaltyRate, 0, C.MAX_LIQUIDATION_PENALTY_RATE);
@@ -41,14 +130,14 @@ library ConfigLib {
 
     /// @notice A partial liquidation closes notional at a cost of (keeper rate + penalty rate) of equity and frees
     /// target * MMR of target requirement; it can only restore health when the cost is strictly lower.
-    function validateLiquidationCost(RiskParams memory p, Tier[] memory tiers) external pure {
+    function validateLiquidationCost(RiskParams memory p, Tier[] memory tiers) internal pure {
         uint256 cost = uint256(p.liquidationFeeRate) + p.liquidationPenaltyRate;
         uint256 freed = uint256(p.targetHealthFactor) * tiers[0].mmr / 1e18;
         require(cost < freed, ITidemarkEngine.PerpLiquidationCostTooHigh(cost, freed));
     }
 
     /// @notice Oracle bounds; `decimals` is the feed's own, read by the caller.
-    function validateOracle(OracleConfig memory o) external pure {
+    function validateOracle(OracleConfig memory o) internal pure {
         require(o.feed != address(0), ITidemarkEngine.PerpZeroAddress());
         _bound("heartbeat", o.heartbeat, C.MIN_HEARTBEAT, C.MAX_HEARTBEAT);
         _bound("feedDecimals", o.decimals, 0, C.MAX_FEED_DECIMALS);
@@ -56,11 +145,11 @@ library ConfigLib {
         _bound("minPrice", o.minPrice, 1, o.maxPrice - 1);
     }
 
-    function validateGracePeriod(uint256 gracePeriod) external pure {
+    function validateGracePeriod(uint256 gracePeriod) internal pure {
         _bound("gracePeriod", gracePeriod, 0, C.MAX_GRACE_PERIOD);
     }
 
-    function validateReserveFactor(uint256 reserveFactor) external pure {
+    function validateReserveFactor(uint256 reserveFactor) internal pure {
         _bound("reserveFactor", reserveFactor, 0, C.MAX_RESERVE_FACTOR);
     }
 

@@ -81,3 +81,20 @@ struct RiskContext {
     Tier[] tiers;
     RiskParams params;
 }
+
+/// @notice Storage of one market in the engine.
+struct Market {
+    // slot: feed settings and flags, read together on every priced action
+    address feed;
+    uint32 heartbeat;
+    uint8 feedDecimals;
+    bool listed;
+    bool paused;
+    uint128 minPrice;
+    uint128 maxPrice;
+    uint128 longOpenInterest;
+    uint128 shortOpenInterest;
+    RiskParams params;
+    Tier[] tiers;
+    address[] accounts; // open positions, for enumeration by keepers and the lens
+}
