@@ -13,10 +13,13 @@ import {ITidemarkEngine} from "../interfaces/ITidemarkEngine.sol";
 import {ConfigLib} from "../libraries/ConfigLib.sol";
 import {ConstantsLib} from "../libraries/ConstantsLib.sol";
 import {FixedPointMathLib as FP} from "../libraries/FixedPointMathLib.sol";
+import {FundingLib} from "../libraries/FundingLib.sol";
 import {RiskLib, LiquidationPlan} from "../libraries/RiskLib.sol";
 import {OracleLib, OracleReading, SequencerConfig} from "../oracle/OracleLib.sol";
 import {MarketId} from "../types/MarketId.sol";
-import {Market, Tier, RiskParams, RiskContext, OracleConfig, OracleStatus, Position} from "../types/DataTypes.sol";
+import {
+    Market, Tier, RiskParams, RiskContext, OracleConfig, OracleStatus, Position, FundingParams
+} from "../types/DataTypes.sol";
 
 /// @title TidemarkEngine
 /// @notice See ITidemarkEngine. Thin core: risk math in RiskLib, parameter rules in ConfigLib, oracle rules in
@@ -157,6 +160,9 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
 
         // Decreasing and closing work in the sequencer grace period; opening and increasing need a settled price.
         uint256 price = _price(market, m, !increasing);
+        // Funding accrues before open interest changes, and the position settles what it owes (or is owed) now.
+        int256 index = FundingLib.accrue(m, price);
+        int256 funding = FundingLib.owed(size, index, pos.fundingIndex, RiskLib.WAD * _scale);
         uint256 execPrice = price; // price impact arrives with the market-dynamics issue
         require(
             sizeDelta > 0 ? execPrice <= acceptablePrice : execPrice >= acceptablePrice,
@@ -169,9 +175,10 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
         int256 pnl = increasing ? int256(0) : FP.sDivDown(-sizeDelta * (int256(execPrice) - int256(uint256(pos.entryPrice))), RiskLib.WAD * _scale);
 
         if (collateralDelta > 0) _debitFree(msg.sender, uint256(collateralDelta));
-        int256 collateral = int256(uint256(pos.collateral)) + pnl - int256(fee) + collateralDelta;
+        int256 collateral = int256(uint256(pos.collateral)) + pnl - int256(fee) - funding + collateralDelta;
         Settlement memory s;
-        s.toPool = int256(fee) - pnl;
+        s.toPool = int256(fee) - pnl + funding;
+        if (funding != 0) emit FundingSettled(msg.sender, market, funding);
 
         uint256 oldContribution = FP.abs(size).mulWadUp(pos.entryPrice);
         if (newSize == 0) {
@@ -195,7 +202,8 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
             require(
                 notional >= m.params.minPositionNotional, PerpPositionTooSmall(notional, m.params.minPositionNotional)
             );
-            RiskContext memory ctx = _context(m, pos); // the position before the trade
+            RiskContext memory ctx = _context(m, pos); // the position before the trade, funding still pending
+            pos.fundingIndex = int128(index);
             if (increasing) pos.entryPrice = uint96(_averageEntry(size, pos.entryPrice, sizeDelta, execPrice));
             pos.size = int128(newSize); // |newSize| <= MAX_POSITION_SIZE < 2**127
             pos.collateral = _toUint128(uint256(collateral));
@@ -203,6 +211,7 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
                 ctx.size = newSize;
                 ctx.collateral = uint256(collateral);
                 ctx.entryPrice = pos.entryPrice;
+                ctx.fundingOwed = 0; // settled into the collateral above
                 _requireInitialMargin(msg.sender, market, ctx, price);
             } else {
                 _requireNotWorse(ctx, newSize, uint256(collateral), price);
@@ -240,6 +249,7 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
         (int256 e0, uint256 mm0) = RiskLib.health36(ctx, price);
         ctx.size = newSize;
         ctx.collateral = newCollateral;
+        ctx.fundingOwed = 0; // settled into newCollateral
         (int256 e1, uint256 mm1) = RiskLib.health36(ctx, price);
         if (e1 >= int256(mm1)) return;
         uint256 hfBefore = RiskLib.healthFactor(e0, mm0);
@@ -315,6 +325,7 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
             require(!strict, PerpNoPosition(account, market));
             return false;
         }
+        int256 index = FundingLib.accrue(m, price);
         RiskContext memory ctx = _context(m, pos);
         (int256 e36, uint256 mm36) = RiskLib.health36(ctx, price);
         if (e36 >= int256(mm36)) {
@@ -325,17 +336,20 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
         uint256 oldContribution = FP.abs(pos.size).mulWadUp(pos.entryPrice);
         int256 newSize;
         uint256 returned;
+        // Everything the position had that does not go to trader, keeper or insurance settles with the pool:
+        // realised PnL and funding.
+        s.toPool += int256(uint256(pos.collateral)) - plan.remainingCollateral;
         if (plan.full) {
-            returned = _settleFullLiquidation(s, plan, account, market, pos.collateral);
+            returned = _settleFullLiquidation(s, plan, account, market);
             _removeAccount(m, market, pos.index);
             delete _positions[market][account];
         } else {
             // The plan guarantees the remainder's collateral is non-negative and its health >= target.
-            s.toPool -= plan.realizedPnl;
             newSize = pos.size > 0 ? pos.size - int256(plan.closeSize) : pos.size + int256(plan.closeSize);
             Position storage ps = _positions[market][account];
             ps.size = int128(newSize); // |newSize| < |size|
             ps.collateral = uint128(uint256(plan.remainingCollateral) - plan.keeperReward - plan.penalty);
+            ps.fundingIndex = int128(index); // funding settled by the plan
         }
         s.toInsurance += int256(plan.penalty);
         s.insuranceAvailable += plan.penalty;
@@ -359,16 +373,11 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
     /// @dev Distributes a fully closed position's value: keeper reward first, then penalty (capped by what is left),
     /// the rest to the trader. Bad debt and an unpaid minimum reward are covered by insurance, then the pool.
     /// Caps `plan.penalty` at what was paid. Returns what the trader gets back.
-    function _settleFullLiquidation(
-        Settlement memory s,
-        LiquidationPlan memory plan,
-        address account,
-        MarketId market,
-        uint256 collateral
-    ) internal returns (uint256 left) {
+    function _settleFullLiquidation(Settlement memory s, LiquidationPlan memory plan, address account, MarketId market)
+        internal
+        returns (uint256 left)
+    {
         int256 value = plan.remainingCollateral;
-        // Everything the position had that does not go to trader, keeper or insurance settles with the pool.
-        s.toPool += int256(collateral) - value;
         uint256 badDebt = value < 0 ? uint256(-value) : 0;
         left = value < 0 ? 0 : uint256(value);
         uint256 paid = FP.min(plan.keeperReward, left);
@@ -409,6 +418,11 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
     /// @inheritdoc ITidemarkEngine
     function setOracleConfig(MarketId market, OracleConfig calldata oracle) external onlyRole(GOVERNOR_ROLE) {
         ConfigLib.setOracleConfig(_requireListed(market), market, oracle);
+    }
+
+    /// @inheritdoc ITidemarkEngine
+    function setFundingParams(MarketId market, FundingParams calldata params) external onlyRole(GOVERNOR_ROLE) {
+        ConfigLib.setFundingParams(_requireListed(market), market, params);
     }
 
     /// @inheritdoc ITidemarkEngine
@@ -482,6 +496,17 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
     /// @inheritdoc ITidemarkEngine
     function oracleConfig(MarketId market) external view returns (OracleConfig memory) {
         return _oracleConfig(_markets[market]);
+    }
+
+    /// @inheritdoc ITidemarkEngine
+    function fundingParams(MarketId market) external view returns (FundingParams memory) {
+        return _markets[market].funding;
+    }
+
+    /// @inheritdoc ITidemarkEngine
+    function fundingState(MarketId market) external view returns (int256 index, int256 ratePerDay, uint256 price) {
+        Market storage m = _requireListed(market);
+        return (FundingLib.pendingIndex(m), FundingLib.ratePerDay(m), m.fundingPrice);
     }
 
     /// @inheritdoc ITidemarkEngine
@@ -560,7 +585,8 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
         ctx.size = pos.size;
         ctx.entryPrice = pos.entryPrice;
         ctx.collateral = pos.collateral;
-        ctx.fundingOwed = 0; // funding index settlement arrives with the market-dynamics issue
+        // Owed funding in WAD, rounded up when owed (toward zero when received).
+        ctx.fundingOwed = FundingLib.owed(pos.size, FundingLib.pendingIndex(m), pos.fundingIndex, RiskLib.WAD);
         ctx.scale = _scale;
         ctx.tiers = m.tiers;
         ctx.params = m.params;

@@ -2,7 +2,9 @@
 pragma solidity 0.8.30;
 
 import {MarketId} from "../types/MarketId.sol";
-import {Tier, RiskParams, RiskContext, OracleConfig, OracleStatus, Position} from "../types/DataTypes.sol";
+import {
+    Tier, RiskParams, RiskContext, OracleConfig, OracleStatus, Position, FundingParams
+} from "../types/DataTypes.sol";
 import {SequencerConfig} from "../oracle/OracleLib.sol";
 
 /// @title ITidemarkEngine
@@ -112,6 +114,9 @@ interface ITidemarkEngine {
         int256 remainingSize,
         uint256 returnedToTrader
     );
+    /// @notice Emitted when a position settles funding on a trade: positive paid to the pool, negative received from
+    /// it (token units). Liquidations settle funding inside PositionLiquidated's amounts.
+    event FundingSettled(address indexed account, MarketId indexed market, int256 amount);
     /// @notice Emitted when a shortfall is absorbed: bad debt of a position, or the part of a keeper's minimum reward
     /// that the position's equity could not pay. Token units.
     event ShortfallCovered(
@@ -125,6 +130,8 @@ interface ITidemarkEngine {
     event RiskParamsSet(MarketId indexed market, RiskParams params);
     /// @notice Emitted with the new oracle settings (decimals as read from the feed).
     event OracleConfigSet(MarketId indexed market, OracleConfig oracle);
+    /// @notice Emitted with the new funding settings.
+    event FundingParamsSet(MarketId indexed market, FundingParams params);
     /// @notice Emitted with the new sequencer feed and grace period.
     event SequencerConfigSet(address feed, uint32 gracePeriod);
     /// @notice Emitted with the new pool reserve factor (WAD).
@@ -185,6 +192,9 @@ interface ITidemarkEngine {
     function setRiskParams(MarketId market, RiskParams calldata params) external;
     /// @notice Replaces the market's feed, heartbeat and price bounds. Governor only.
     function setOracleConfig(MarketId market, OracleConfig calldata oracle) external;
+    /// @notice Replaces the market's funding settings (skew scale, maximum rate per day). Governor only. The index
+    /// is accrued under the old settings first.
+    function setFundingParams(MarketId market, FundingParams calldata params) external;
     /// @notice Sets the L2 sequencer uptime feed (zero address: none, for L1) and the grace period after a restart.
     /// Governor only.
     function setSequencerConfig(address feed, uint32 gracePeriod) external;
@@ -213,6 +223,11 @@ interface ITidemarkEngine {
     function riskParams(MarketId market) external view returns (RiskParams memory);
     /// @notice The market's oracle settings.
     function oracleConfig(MarketId market) external view returns (OracleConfig memory);
+    /// @notice The market's funding settings.
+    function fundingParams(MarketId market) external view returns (FundingParams memory);
+    /// @notice The funding index accrued to now (WAD USD per unit of size, grows while longs pay), the current rate
+    /// (signed WAD fraction of notional per day, positive: longs pay) and the price the index accrues at.
+    function fundingState(MarketId market) external view returns (int256 index, int256 ratePerDay, uint256 price);
     /// @notice The L2 sequencer uptime feed settings (feed 0: none).
     function sequencerConfig() external view returns (SequencerConfig memory);
     /// @notice Whether the market is listed.

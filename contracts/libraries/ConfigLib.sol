@@ -5,8 +5,9 @@ import {AggregatorV3Interface} from "@chainlink/contracts/src/v0.8/shared/interf
 
 import {ITidemarkEngine} from "../interfaces/ITidemarkEngine.sol";
 import {MarketId} from "../types/MarketId.sol";
-import {Market, Tier, RiskParams, OracleConfig} from "../types/DataTypes.sol";
+import {Market, Tier, RiskParams, OracleConfig, FundingParams} from "../types/DataTypes.sol";
 import {ConstantsLib as C} from "./ConstantsLib.sol";
+import {FundingLib} from "./FundingLib.sol";
 
 /// @title ConfigLib
 /// @notice Market listing and per-market parameter changes (validate, write, emit), and validation of every governed
@@ -32,6 +33,7 @@ library ConfigLib {
         validateLiquidationCost(params, tiers);
         OracleConfig memory o = _withFeedDecimals(oracle);
         m.listed = true;
+        m.lastFundingTime = uint32(block.timestamp);
         _writeOracle(m, o);
         m.params = params;
         _writeTiers(m, tiers);
@@ -66,6 +68,21 @@ library ConfigLib {
         );
         _writeOracle(m, o);
         emit ITidemarkEngine.OracleConfigSet(market, o);
+    }
+
+    /// @notice Replaces a listed market's funding settings, after accruing the index under the old ones.
+    /// Emits FundingParamsSet.
+    function setFundingParams(Market storage m, MarketId market, FundingParams calldata params) external {
+        _bound("skewScale", params.skewScale, C.MIN_SKEW_SCALE, C.MAX_SKEW_SCALE);
+        _bound("maxFundingRatePerDay", params.maxFundingRatePerDay, 0, C.MAX_FUNDING_RATE_PER_DAY);
+        FundingParams memory old = m.funding;
+        require(
+            params.skewScale != old.skewScale || params.maxFundingRatePerDay != old.maxFundingRatePerDay,
+            ITidemarkEngine.PerpParameterUnchanged()
+        );
+        FundingLib.accrue(m, 0);
+        m.funding = params;
+        emit ITidemarkEngine.FundingParamsSet(market, params);
     }
 
     /// @notice The market's oracle settings as a struct.

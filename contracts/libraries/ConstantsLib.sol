@@ -47,6 +47,11 @@ library ConstantsLib {
     /// @dev Highest feed decimals accepted.
     uint256 internal constant MAX_FEED_DECIMALS = 36;
 
+    /// @dev Funding: skew scale from 1 to 1e15 units of base asset; maximum rate up to 5% of notional per day.
+    uint256 internal constant MIN_SKEW_SCALE = 1e18;
+    uint256 internal constant MAX_SKEW_SCALE = 1e33;
+    uint256 internal constant MAX_FUNDING_RATE_PER_DAY = 0.05e18;
+
     /// @dev Pool reserve factor bounds: withdrawals must leave 0% to 100% of open notional in the pool.
     uint256 internal constant MAX_RESERVE_FACTOR = 1e18;
 }

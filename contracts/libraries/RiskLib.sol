@@ -163,8 +163,9 @@ library RiskLib {
         return _plan(ctx, price, absSize);
     }
 
-    /// @dev Amounts of closing `closeSize` at `price`. For a full close, remainingCollateral is what is left for the
-    /// trader and may be negative (bad debt); the keeper reward is then clamped by the caller's top-up logic.
+    /// @dev Amounts of closing `closeSize` at `price`, funding settled. For a full close, remainingCollateral is what
+    /// is left for the trader and may be negative (bad debt); the keeper reward is then clamped by the caller's top-up
+    /// logic.
     function _plan(RiskContext memory ctx, uint256 price, uint256 closeSize)
         private
         pure
@@ -183,12 +184,8 @@ library RiskLib {
         plan.keeperReward = reward / ctx.scale;
         // Penalty is a charge: round up.
         plan.penalty = FP.divUp(Math.mulDiv(closed36, ctx.params.liquidationPenaltyRate, WAD2, Math.Rounding.Ceil), ctx.scale);
-        int256 value = int256(ctx.collateral) + plan.realizedPnl;
-        if (plan.full) {
-            // Funding settles in full: owed rounds up, credit rounds down (floor of the negation).
-            value += FP.sDivDown(-ctx.fundingOwed, ctx.scale);
-        }
-        plan.remainingCollateral = value;
+        // Funding settles on every liquidation, full or partial: owed rounds up, credit toward zero.
+        plan.remainingCollateral = int256(ctx.collateral) + plan.realizedPnl + FP.sDivDown(-ctx.fundingOwed, ctx.scale);
     }
 
     /// @dev True when closing down to `remaining` leaves a position with exact health >= target.
@@ -199,11 +196,14 @@ library RiskLib {
         // Evaluate the remainder in place and restore: ctx is the caller's memory and is reused by the search.
         int256 size = ctx.size;
         uint256 collateral = ctx.collateral;
+        int256 funding = ctx.fundingOwed;
         ctx.size = size > 0 ? int256(remaining) : -int256(remaining);
         ctx.collateral = uint256(c);
+        ctx.fundingOwed = 0; // settled into c by the plan
         (int256 e36, uint256 mm36) = health36(ctx, price);
         ctx.size = size;
         ctx.collateral = collateral;
+        ctx.fundingOwed = funding;
         // HF >= T  <=>  e36 * WAD / mm36 >= T  <=>  e36 >= ceil(T * mm36 / WAD) for integer e36.
         return e36 >= int256(Math.mulDiv(ctx.params.targetHealthFactor, mm36, WAD, Math.Rounding.Ceil));
     }

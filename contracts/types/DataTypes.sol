@@ -23,6 +23,14 @@ struct RiskParams {
     uint128 fullLiquidationNotional; // WAD USD; positions at or below this notional are always fully liquidated
 }
 
+/// @notice Per-market funding settings. Funding rate = clamp(skew / skewScale, -1, 1) * maxFundingRatePerDay, as a
+/// fraction of notional per day; longs pay when skew > 0, shorts when skew < 0; the pool takes the net.
+/// @dev Packs into one slot. A zero maxFundingRatePerDay (the default at listing) disables funding.
+struct FundingParams {
+    uint128 skewScale; // WAD base units
+    uint64 maxFundingRatePerDay; // WAD fraction of notional per day
+}
+
 /// @notice Per-market Chainlink feed settings. Bounds are in normalised WAD prices.
 struct OracleConfig {
     address feed;
@@ -97,4 +105,9 @@ struct Market {
     RiskParams params;
     Tier[] tiers;
     address[] accounts; // open positions, for enumeration by keepers and the lens
+    // funding accrual state (FundingLib), one slot: read and written together on every priced action
+    int128 fundingIndex; // cumulative funding per unit of size, WAD USD; grows while longs pay
+    uint32 lastFundingTime; // seconds; fits until the year 2106
+    uint96 fundingPrice; // oracle price at the last accrual (<= MAX_PRICE < 2**94); the index accrues at it
+    FundingParams funding;
 }

@@ -86,6 +86,7 @@ contract TidemarkHandler is TestUtils {
         uint256 wallet;
         uint256 hf;
         bool liquidatable; // engine.isLiquidatable
+        int256 funding; // token units the position owes (received if negative) at the index accrued to this block
     }
 
     struct Flows {
@@ -594,7 +595,7 @@ contract TidemarkHandler is TestUtils {
         MarketId id = _markets[m];
         string memory tag = _pair(t, m);
         f.penalties += int256(penalty);
-        f.realizedPnl += pnl;
+        f.realizedPnl += pnl - s.funding; // the trader's result against the pool, funding included
         f.rewards += int256(reward);
         ++count["liquidated"];
 
@@ -624,9 +625,9 @@ contract TidemarkHandler is TestUtils {
                 _violate(P_PARTIAL_TARGET, string.concat("partial liquidation of ", tag, ": remaining size inconsistent"));
             }
             // Reward and penalty come out of the position's collateral, the rest stays with it.
-            int256 expColl = int256(s.collateral) + pnl - int256(reward) - int256(penalty);
+            int256 expColl = int256(s.collateral) + pnl - s.funding - int256(reward) - int256(penalty);
             if (expColl < 0 || uint256(post.collateral) != uint256(expColl)) {
-                _violate(P_LOSS_CAPPED, string.concat("partial liquidation of ", tag, ": collateral not collateral + pnl - reward - penalty"));
+                _violate(P_LOSS_CAPPED, string.concat("partial liquidation of ", tag, ": collateral not collateral + pnl - funding - reward - penalty"));
             }
             if (returned != 0 || hasShortfall) {
                 _violate(P_LOSS_CAPPED, string.concat("partial liquidation of ", tag, ": paid out or shortfall"));
@@ -634,9 +635,9 @@ contract TidemarkHandler is TestUtils {
         } else {
             ++count["fullLiquidation"];
             if (post.size != 0 || closed != _abs(s.size)) _violate(P_LOSS_CAPPED, string.concat("full liquidation of ", tag, ": position left"));
-            // Property 4: value = collateral + PnL. Keeper first, then penalty, rest to the trader; a negative value
+            // Property 4: value = collateral + PnL - funding. Keeper first, then penalty, rest to the trader; a negative value
             // is bad debt covered by insurance then pool, never charged to the trader.
-            int256 value = int256(s.collateral) + pnl;
+            int256 value = int256(s.collateral) + pnl - s.funding;
             uint256 left = value > 0 ? uint256(value) : 0;
             uint256 paid = reward < left ? reward : left;
             uint256 expBadDebt = value < 0 ? uint256(-value) : 0;
@@ -657,7 +658,8 @@ contract TidemarkHandler is TestUtils {
         }
     }
 
-    /// @dev Close: value = collateral + PnL - fee goes to the free balance; a negative value is covered as bad debt.
+    /// @dev Close: value = collateral + PnL - fee - funding goes to the free balance; a negative value is covered as
+    /// bad debt.
     function _checkClose(address a, uint256 m, Snap memory s, Flows memory f, uint256 price) internal {
         MarketId id = _markets[m];
         string memory tag = string.concat("close of ", _pair(_traderIndex(a), m));
@@ -665,13 +667,14 @@ contract TidemarkHandler is TestUtils {
         uint256 absSize = _abs(s.size);
         int256 pnl = _floorDiv(s.size * (int256(price) - int256(s.entry)), WAD * SCALE);
         uint256 fee = Math.ceilDiv(absSize * price * engine.riskParams(id).takerFeeRate, 1e36 * SCALE);
-        int256 value = int256(s.collateral) + pnl - int256(fee);
+        int256 value = int256(s.collateral) + pnl - int256(fee) - s.funding;
+        if (s.funding != 0) ++count["closeWithFunding"];
         uint256 freeAfter = engine.freeBalance(a);
         (bool hasShortfall, uint256 badDebt, uint256 topUp) = _shortfallOf(logs, a, id);
         if (freeAfter < s.free) _violate(P_LOSS_CAPPED, string.concat(tag, ": free balance decreased"));
         if (token.balanceOf(a) != s.wallet) _violate(P_LOSS_CAPPED, string.concat(tag, ": wallet changed"));
         if (freeAfter - s.free != (value > 0 ? uint256(value) : 0)) {
-            _violate(P_LOSS_CAPPED, string.concat(tag, ": free balance != before + max(0, collateral + pnl - fee)"));
+            _violate(P_LOSS_CAPPED, string.concat(tag, ": free balance != before + max(0, collateral + pnl - fee - funding)"));
         }
         uint256 expBadDebt = value < 0 ? uint256(-value) : 0;
         if (hasShortfall != (expBadDebt != 0) || badDebt != expBadDebt || topUp != 0) {
@@ -680,7 +683,7 @@ contract TidemarkHandler is TestUtils {
         if (expBadDebt != 0) ++count["closeBadDebt"];
         if (engine.getPosition(a, id).size != 0) _violate(P_LOSS_CAPPED, string.concat(tag, ": position left"));
         // Flows: the pool gets fee - pnl less its share of the bad debt; insurance pays its share.
-        f.realizedPnl = pnl - int256(fee);
+        f.realizedPnl = pnl - int256(fee) - s.funding;
         _checkFlows(logs, f);
     }
 
@@ -758,6 +761,9 @@ contract TidemarkHandler is TestUtils {
         s.size = p.size;
         s.collateral = p.collateral;
         s.entry = p.entryPrice;
+        (int256 index,,) = engine.fundingState(id);
+        // Owed rounds up, received toward zero (FundingLib.owed), computed here from the documented formula.
+        s.funding = -_floorDiv(-(int256(p.size) * (index - int256(p.fundingIndex))), WAD * SCALE);
         s.free = engine.freeBalance(a);
         s.wallet = token.balanceOf(a);
         s.hf = type(uint256).max;

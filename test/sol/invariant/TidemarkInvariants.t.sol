@@ -5,7 +5,7 @@ import {MockV3Aggregator} from "@chainlink/contracts/src/v0.8/tests/MockV3Aggreg
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
 import {MarketId} from "../../../contracts/types/MarketId.sol";
-import {Position} from "../../../contracts/types/DataTypes.sol";
+import {Position, FundingParams} from "../../../contracts/types/DataTypes.sol";
 
 import {TidemarkBase} from "../utils/TidemarkBase.sol";
 import {TidemarkHandler} from "./TidemarkHandler.sol";
@@ -20,6 +20,10 @@ contract TidemarkInvariantsTest is TidemarkBase {
 
     function setUp() public override {
         super.setUp();
+        // Funding on, at the maximum rate once the skew reaches a few positions' worth, so that within one run of
+        // warps it moves collateral, liquidations and solvency measurably: solvency and loss caps include funding.
+        engine.setFundingParams(ETH, FundingParams({skewScale: 50e18, maxFundingRatePerDay: 0.05e18}));
+        engine.setFundingParams(BTC, FundingParams({skewScale: 2e18, maxFundingRatePerDay: 0.05e18}));
         MarketId[2] memory ids = [ETH, BTC];
         MockV3Aggregator[2] memory feeds = [ethFeed, btcFeed];
         uint256[2] memory refs = [ETH_PRICE, BTC_PRICE];

@@ -257,11 +257,14 @@ contract RiskLibTest is RiskGen {
         if (reward < ctx.params.minKeeperFee) reward = ctx.params.minKeeperFee;
         uint256 penalty =
             Math.ceilDiv(Math.mulDiv(closeSize * price, ctx.params.liquidationPenaltyRate, WAD2, Math.Rounding.Ceil), ctx.scale);
-        int256 c = int256(ctx.collateral) + pnl - int256(reward / ctx.scale) - int256(penalty);
+        // Funding settles into the collateral on every liquidation: owed rounds up to token units, received down.
+        int256 funding = -_floorDiv(-ctx.fundingOwed, ctx.scale);
+        int256 c = int256(ctx.collateral) + pnl - funding - int256(reward / ctx.scale) - int256(penalty);
         if (c < 0) return false;
         RiskContext memory r = _copy(ctx);
         r.size = ctx.size > 0 ? int256(remaining) : -int256(remaining);
         r.collateral = uint256(c);
+        r.fundingOwed = 0;
         return h.healthFactorAt(r, price) >= ctx.params.targetHealthFactor;
     }
 

@@ -120,18 +120,18 @@ export function planFor(ctx: Ctx, price: bigint, closeSize: bigint): Plan {
   reward = max(ctx.params.minKeeperFee, min(reward, ctx.params.maxKeeperFee));
   const keeperReward = reward / ctx.scale;
   const penalty = divUp(divUp(closed36 * ctx.params.liquidationPenaltyRate, WAD2), ctx.scale);
-  let value = ctx.collateral + realizedPnl;
+  // Funding settles on every liquidation, full or partial: owed rounds up to token units, received toward zero.
+  const value = ctx.collateral + realizedPnl + floorDiv(-ctx.fundingOwed, ctx.scale);
   const full = closeSize === absSize;
-  if (full) value += floorDiv(-ctx.fundingOwed, ctx.scale);
   return { full, closeSize, realizedPnl, keeperReward, penalty, remainingCollateral: value };
 }
 
-/** The position left after closing down to `remaining`, or null when its collateral would be negative. */
+/** The position left after closing down to `remaining` (funding settled), or null when its collateral would be negative. */
 export function remainderCtx(ctx: Ctx, price: bigint, remaining: bigint): Ctx | null {
   const p = planFor(ctx, price, abs(ctx.size) - remaining);
   const c = p.remainingCollateral - p.keeperReward - p.penalty;
   if (c < 0n) return null;
-  return { ...ctx, size: ctx.size > 0n ? remaining : -remaining, collateral: c };
+  return { ...ctx, size: ctx.size > 0n ? remaining : -remaining, collateral: c, fundingOwed: 0n };
 }
 
 /** Exact post-liquidation health of a remainder is at least the target health factor. */
