@@ -25,6 +25,7 @@ import {
   planFor,
   planLiquidation,
   takerFee as modelTakerFee,
+  engineEvents,
 } from "./helpers/liquidation-helpers.js";
 
 const { ethers, networkHelpers } = await network.create();
@@ -86,28 +87,10 @@ async function solvent(f: F) {
   await expectSolvent(f.engine, f.token, f.everyone, MARKETS);
 }
 async function fundingEvents(f: F, tx: any) {
-  const receipt = await tx.wait();
-  return receipt.logs
-    .map((l: any) => {
-      try {
-        return f.engine.interface.parseLog(l);
-      } catch {
-        return null;
-      }
-    })
-    .filter((e: any) => e !== null && e.name === "FundingSettled");
+  return engineEvents(f.engine, tx, "FundingSettled");
 }
 async function eventArgs(f: F, tx: any, name: string) {
-  const receipt = await tx.wait();
-  const ev = receipt.logs
-    .map((l: any) => {
-      try {
-        return f.engine.interface.parseLog(l);
-      } catch {
-        return null;
-      }
-    })
-    .find((e: any) => e !== null && e.name === name);
+  const [ev] = await engineEvents(f.engine, tx, name);
   expect(ev, `${name} emitted`).to.not.equal(undefined);
   return ev.args;
 }

@@ -18,6 +18,7 @@ import {
   planLiquidation,
   readCtx,
   takerFee,
+  engineEvents,
 } from "./helpers/liquidation-helpers.js";
 
 const { ethers, networkHelpers } = await network.create();
@@ -58,16 +59,7 @@ async function solvent(f: F) {
 }
 
 async function liquidatedEvents(f: F, tx: any) {
-  const receipt = await tx.wait();
-  return receipt.logs
-    .map((l: any) => {
-      try {
-        return f.engine.interface.parseLog(l);
-      } catch {
-        return null;
-      }
-    })
-    .filter((e: any) => e !== null && e.name === "PositionLiquidated");
+  return engineEvents(f.engine, tx, "PositionLiquidated");
 }
 
 /**

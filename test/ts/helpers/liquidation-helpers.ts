@@ -55,3 +55,17 @@ export async function expectSolvent(engine: any, token: any, accounts: string[],
   }
   expect(await token.balanceOf(await engine.getAddress())).to.equal(owed);
 }
+
+/** The engine's events named `name` in the receipt of `tx`, decoded, in log order. */
+export async function engineEvents(engine: any, tx: any, name: string): Promise<any[]> {
+  const receipt = await tx.wait();
+  return receipt.logs
+    .map((l: any) => {
+      try {
+        return engine.interface.parseLog(l);
+      } catch {
+        return null;
+      }
+    })
+    .filter((e: any) => e !== null && e.name === name);
+}
