@@ -275,6 +275,7 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
     function liquidate(address account, MarketId market) external nonReentrant {
         Market storage m = _requireListed(market);
         uint256 price = _price(market, m, false);
+        FundingLib.accrue(m, price);
         Settlement memory s;
         _liquidate(s, account, market, m, price, true);
         _finishLiquidation(s);
@@ -289,7 +290,8 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
         uint256 n = accounts.length;
         require(n == markets.length, PerpLengthMismatch(n, markets.length));
         Settlement memory s;
-        // One oracle read per distinct market: price 0 marks a market that cannot be liquidated now.
+        // One oracle read and one funding accrual per distinct market: price 0 marks a market that cannot be
+        // liquidated now.
         MarketId[] memory seen = new MarketId[](n);
         uint256[] memory prices = new uint256[](n);
         uint256 seenCount;
@@ -304,7 +306,10 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
                 Market storage mk = _markets[id];
                 if (mk.listed) {
                     OracleReading memory r = _read(mk);
-                    if (r.status == OracleStatus.Ok) price = r.price;
+                    if (r.status == OracleStatus.Ok) {
+                        price = r.price;
+                        FundingLib.accrue(mk, price);
+                    }
                 }
                 seen[seenCount] = id;
                 prices[seenCount++] = price;
@@ -325,7 +330,7 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
             require(!strict, PerpNoPosition(account, market));
             return false;
         }
-        int256 index = FundingLib.accrue(m, price);
+        // The caller accrued funding on this market at `price` in this transaction.
         RiskContext memory ctx = _context(m, pos);
         (int256 e36, uint256 mm36) = RiskLib.health36(ctx, price);
         if (e36 >= int256(mm36)) {
@@ -349,7 +354,7 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
             Position storage ps = _positions[market][account];
             ps.size = int128(newSize); // |newSize| < |size|
             ps.collateral = uint128(uint256(plan.remainingCollateral) - plan.keeperReward - plan.penalty);
-            ps.fundingIndex = int128(index); // funding settled by the plan
+            ps.fundingIndex = m.fundingIndex; // funding settled by the plan, at the index accrued by the caller
         }
         s.toInsurance += int256(plan.penalty);
         s.insuranceAvailable += plan.penalty;
