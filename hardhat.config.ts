@@ -16,8 +16,8 @@ export default defineConfig({
     profiles: {
       // The engine's liquidation path holds more live values than the legacy pipeline's 16 stack slots, so both
       // profiles compile through viaIR, which needs the optimizer. The default profile keeps it minimal for fast
-      // builds; production optimises for runtime gas and is what `npm run gas` measures. runs = 200 keeps the
-      // engine under the 24,576-byte limit (runs = 1000 inlines it past the limit).
+      // builds; production optimises for runtime gas and is what `npm run gas` measures. At runs = 200 the engine is
+      // 16.9 KB (runs = 10,000 saves about 1.4k gas per operation for 19.6 KB).
       default: {
         version: SOLC_VERSION,
         path: solcPath,

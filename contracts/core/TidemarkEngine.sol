@@ -14,16 +14,22 @@ import {ConfigLib} from "../libraries/ConfigLib.sol";
 import {ConstantsLib} from "../libraries/ConstantsLib.sol";
 import {FixedPointMathLib as FP} from "../libraries/FixedPointMathLib.sol";
 import {FundingLib} from "../libraries/FundingLib.sol";
-import {RiskLib, LiquidationPlan} from "../libraries/RiskLib.sol";
+import {TradeLib, TradeEnv} from "../libraries/TradeLib.sol";
+import {LiquidationLib} from "../libraries/LiquidationLib.sol";
+import {MarketLib} from "../libraries/MarketLib.sol";
+import {RiskLib} from "../libraries/RiskLib.sol";
 import {OracleLib, OracleReading, SequencerConfig} from "../oracle/OracleLib.sol";
 import {MarketId} from "../types/MarketId.sol";
 import {
-    Market, Tier, RiskParams, RiskContext, OracleConfig, OracleStatus, Position, FundingParams
+    Market, Tier, RiskParams, RiskContext, OracleConfig, OracleStatus, Position, FundingParams, ExposureParams, Settlement
 } from "../types/DataTypes.sol";
 
 /// @title TidemarkEngine
-/// @notice See ITidemarkEngine. Thin core: risk math in RiskLib, parameter rules in ConfigLib, oracle rules in
-/// OracleLib. Token flows with the pool and insurance fund are netted per transaction and settled last.
+/// @notice See ITidemarkEngine. Thin core: entry points, access control, reentrancy lock, token transfers and views.
+/// The trade path is in TradeLib, liquidation in LiquidationLib, parameter rules in ConfigLib (all three linked
+/// libraries running on the engine's storage), risk math in RiskLib, pricing in PricingLib, funding in FundingLib,
+/// oracle rules in OracleLib. Token flows with the pool and insurance fund are netted per transaction and settled
+/// last.
 contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
     using FP for uint256;
@@ -36,15 +42,6 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
     /// @dev Reserve factor at deployment: 20% of open entry notional stays in the pool.
     uint256 internal constant INITIAL_RESERVE_FACTOR = 0.2e18;
 
-    /// @dev Token flows netted over one transaction. Positive: the engine pays; negative: the engine receives.
-    struct Settlement {
-        int256 toPool;
-        int256 toInsurance;
-        uint256 insuranceAvailable; // insurance balance as seen by this transaction (valid when loaded)
-        bool insuranceLoaded;
-        uint256 keeperReward;
-    }
-
     IERC20 internal immutable _token;
     ILiquidityPool internal immutable _pool;
     IInsuranceFund internal immutable _insurance;
@@ -52,11 +49,11 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
     uint256 internal immutable _scale;
 
     mapping(MarketId id => Market) internal _markets;
+    MarketId[] internal _marketIds;
     mapping(MarketId id => mapping(address account => Position)) internal _positions;
     mapping(address account => uint256) internal _freeBalances;
     SequencerConfig internal _sequencer;
     uint256 public reserveFactor;
-    uint256 public totalOpenNotional;
     bool public globalPaused;
 
     constructor(IERC20Metadata token, ILiquidityPool pool_, IInsuranceFund insurance_, address admin) {
@@ -89,7 +86,7 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
     /// @inheritdoc ITidemarkEngine
     function withdraw(uint256 amount) external nonReentrant {
         require(amount != 0, PerpZeroAmount());
-        _debitFree(msg.sender, amount);
+        MarketLib.debitFree(_freeBalances, msg.sender, amount);
         emit Withdrawn(msg.sender, amount);
         _token.safeTransfer(msg.sender, amount);
     }
@@ -118,9 +115,9 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
         _requireListed(market);
         Position storage pos = _positions[market][msg.sender];
         require(pos.size != 0, PerpNoPosition(msg.sender, market));
-        _debitFree(msg.sender, amount);
+        MarketLib.debitFree(_freeBalances, msg.sender, amount);
         uint256 newCollateral = pos.collateral + amount;
-        pos.collateral = _toUint128(newCollateral);
+        pos.collateral = MarketLib.toUint128(newCollateral);
         emit CollateralModified(msg.sender, market, int256(amount), newCollateral);
     }
 
@@ -134,138 +131,20 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
         uint256 price = _price(market, m, false);
         RiskContext memory ctx = _context(m, pos);
         ctx.collateral -= amount;
-        _requireInitialMargin(msg.sender, market, ctx, price);
+        MarketLib.requireInitialMargin(msg.sender, market, ctx, price);
         pos.collateral = uint128(ctx.collateral); // decreased from a uint128
         _freeBalances[msg.sender] += amount;
         emit CollateralModified(msg.sender, market, -int256(amount), ctx.collateral);
     }
 
-    /// @dev Open, increase, decrease or close `msg.sender`'s position. Checks, then effects, then token settlement.
+    /// @dev Open, increase, decrease or close `msg.sender`'s position (TradeLib, linked), then settle token flows.
     function _trade(MarketId market, int256 sizeDelta, int256 collateralDelta, uint256 acceptablePrice) internal {
         Market storage m = _requireListed(market);
-        Position memory pos = _positions[market][msg.sender];
-        // Bound the inputs before any arithmetic on them: no valid trade moves more than the maximum size, or more
-        // collateral than a position can hold.
-        uint256 absDelta = FP.abs(sizeDelta);
-        require(absDelta <= ConstantsLib.MAX_POSITION_SIZE, PerpPositionTooLarge(absDelta, ConstantsLib.MAX_POSITION_SIZE));
-        require(
-            collateralDelta >= -int256(uint256(type(uint128).max)),
-            PerpInsufficientCollateral(pos.collateral, FP.abs(collateralDelta))
-        );
-        int256 size = pos.size;
-        int256 newSize = size + sizeDelta;
-        bool increasing = size == 0 || (size > 0) == (sizeDelta > 0);
-        require(increasing || newSize == 0 || (newSize > 0) == (size > 0), PerpPositionFlip(size, sizeDelta));
-        if (increasing) require(!m.paused && !globalPaused, PerpMarketPaused(market));
-
-        // Decreasing and closing work in the sequencer grace period; opening and increasing need a settled price.
-        uint256 price = _price(market, m, !increasing);
-        // Funding accrues before open interest changes, and the position settles what it owes (or is owed) now.
-        int256 index = FundingLib.accrue(m, price);
-        int256 funding = FundingLib.owed(size, index, pos.fundingIndex, RiskLib.WAD * _scale);
-        uint256 execPrice = price; // price impact arrives with the market-dynamics issue
-        require(
-            sizeDelta > 0 ? execPrice <= acceptablePrice : execPrice >= acceptablePrice,
-            PerpSlippage(execPrice, acceptablePrice)
-        );
-
-        // Taker fee is a charge: rounded up to token units in one step.
-        uint256 fee = FP.divUp(absDelta * execPrice * m.params.takerFeeRate, RiskLib.WAD2 * _scale);
-        // Realised PnL on the closed part rounds down (towards -inf): never overpays the trader.
-        int256 pnl = increasing ? int256(0) : FP.sDivDown(-sizeDelta * (int256(execPrice) - int256(uint256(pos.entryPrice))), RiskLib.WAD * _scale);
-
-        if (collateralDelta > 0) _debitFree(msg.sender, uint256(collateralDelta));
-        int256 collateral = int256(uint256(pos.collateral)) + pnl - int256(fee) - funding + collateralDelta;
-        Settlement memory s;
-        s.toPool = int256(fee) - pnl + funding;
-        if (funding != 0) emit FundingSettled(msg.sender, market, funding);
-
-        uint256 oldContribution = FP.abs(size).mulWadUp(pos.entryPrice);
-        if (newSize == 0) {
-            require(collateralDelta == 0, PerpCollateralDeltaOnClose(collateralDelta));
-            if (collateral < 0) {
-                _coverShortfall(s, msg.sender, market, uint256(-collateral), 0);
-                collateral = 0;
-            }
-            _freeBalances[msg.sender] += uint256(collateral);
-            _removeAccount(m, market, pos.index);
-            delete _positions[market][msg.sender];
-            pos.size = 0;
-            pos.collateral = 0;
-            pos.entryPrice = 0;
-        } else {
-            require(collateral >= 0, PerpInsufficientMargin(msg.sender, market, collateral * int256(_scale), 0));
-            uint256 absNew = FP.abs(newSize);
-            require(absNew <= ConstantsLib.MAX_POSITION_SIZE, PerpPositionTooLarge(absNew, ConstantsLib.MAX_POSITION_SIZE));
-            // Minimum size check on notional rounded down: a borderline position is rejected.
-            uint256 notional = absNew.mulWadDown(price);
-            require(
-                notional >= m.params.minPositionNotional, PerpPositionTooSmall(notional, m.params.minPositionNotional)
-            );
-            RiskContext memory ctx = _context(m, pos); // the position before the trade, funding still pending
-            pos.fundingIndex = int128(index);
-            if (increasing) pos.entryPrice = uint96(_averageEntry(size, pos.entryPrice, sizeDelta, execPrice));
-            pos.size = int128(newSize); // |newSize| <= MAX_POSITION_SIZE < 2**127
-            pos.collateral = _toUint128(uint256(collateral));
-            if (increasing || collateralDelta < 0) {
-                ctx.size = newSize;
-                ctx.collateral = uint256(collateral);
-                ctx.entryPrice = pos.entryPrice;
-                ctx.fundingOwed = 0; // settled into the collateral above
-                _requireInitialMargin(msg.sender, market, ctx, price);
-            } else {
-                _requireNotWorse(ctx, newSize, uint256(collateral), price);
-            }
-            if (size == 0) {
-                m.accounts.push(msg.sender);
-                pos.index = uint32(m.accounts.length); // fewer than 2**32 positions per market
-            }
-            _positions[market][msg.sender] = pos;
-        }
-        if (collateralDelta < 0) _freeBalances[msg.sender] += uint256(-collateralDelta);
-        _updateOpenInterest(m, size, newSize, oldContribution, FP.abs(newSize).mulWadUp(pos.entryPrice));
-
-        emit PositionModified(
-            msg.sender, market, sizeDelta, collateralDelta, execPrice, fee, pnl, newSize, pos.collateral, pos.entryPrice
-        );
-        _settle(s);
-    }
-
-    /// @dev Size-weighted entry price. Rounds against the trader: up for longs, down for shorts.
-    function _averageEntry(int256 size, uint256 entry, int256 sizeDelta, uint256 price) internal pure returns (uint256) {
-        if (size == 0) return price;
-        uint256 a = FP.abs(size);
-        uint256 b = FP.abs(sizeDelta);
-        uint256 cost = a * entry + b * price;
-        return size > 0 ? FP.divUp(cost, a + b) : cost / (a + b);
-    }
-
-    /// @dev A decrease may leave a position liquidatable only if its health factor did not fall. `ctx` holds the
-    /// position before the decrease (same entry price after it).
-    function _requireNotWorse(RiskContext memory ctx, int256 newSize, uint256 newCollateral, uint256 price)
-        internal
-        pure
-    {
-        (int256 e0, uint256 mm0) = RiskLib.health36(ctx, price);
-        ctx.size = newSize;
-        ctx.collateral = newCollateral;
-        ctx.fundingOwed = 0; // settled into newCollateral
-        (int256 e1, uint256 mm1) = RiskLib.health36(ctx, price);
-        if (e1 >= int256(mm1)) return;
-        uint256 hfBefore = RiskLib.healthFactor(e0, mm0);
-        uint256 hfAfter = RiskLib.healthFactor(e1, mm1);
-        require(hfAfter >= hfBefore, PerpHealthWorsened(hfBefore, hfAfter));
-    }
-
-    function _requireInitialMargin(address account, MarketId market, RiskContext memory ctx, uint256 price)
-        internal
-        pure
-    {
-        int256 e36 = RiskLib.equity36(ctx, price);
-        uint256 im36 = RiskLib.requirement36(ctx.tiers, FP.abs(ctx.size) * price, true);
-        require(
-            e36 >= int256(im36),
-            PerpInsufficientMargin(account, market, FP.sDivDown(e36, RiskLib.WAD), FP.divUp(im36, RiskLib.WAD))
+        TradeEnv memory env = TradeEnv(_token, address(_pool), _insurance, _scale, globalPaused);
+        _settle(
+            TradeLib.trade(
+                m, _positions[market], _freeBalances, _sequencer, env, market, sizeDelta, collateralDelta, acceptablePrice
+            )
         );
     }
 
@@ -277,7 +156,7 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
         uint256 price = _price(market, m, false);
         FundingLib.accrue(m, price);
         Settlement memory s;
-        _liquidate(s, account, market, m, price, true);
+        (s,) = _liquidate(s, account, market, m, price, true);
         _finishLiquidation(s);
     }
 
@@ -314,85 +193,22 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
                 seen[seenCount] = id;
                 prices[seenCount++] = price;
             }
-            if (price != 0 && _liquidate(s, accounts[i], id, _markets[id], price, false)) ++liquidated;
+            if (price == 0) continue;
+            bool done;
+            (s, done) = _liquidate(s, accounts[i], id, _markets[id], price, false);
+            if (done) ++liquidated;
         }
         require(liquidated != 0, PerpNothingLiquidated());
         _finishLiquidation(s);
     }
 
-    /// @dev Liquidates one position into the running settlement. With `strict`, reverts instead of skipping.
+    /// @dev Liquidates one position into the running settlement (LiquidationLib, linked). With `strict`, reverts
+    /// instead of skipping.
     function _liquidate(Settlement memory s, address account, MarketId market, Market storage m, uint256 price, bool strict)
         internal
-        returns (bool)
+        returns (Settlement memory, bool)
     {
-        Position memory pos = _positions[market][account];
-        if (pos.size == 0) {
-            require(!strict, PerpNoPosition(account, market));
-            return false;
-        }
-        // The caller accrued funding on this market at `price` in this transaction.
-        RiskContext memory ctx = _context(m, pos);
-        (int256 e36, uint256 mm36) = RiskLib.health36(ctx, price);
-        if (e36 >= int256(mm36)) {
-            require(!strict, PerpPositionHealthy(account, market, RiskLib.healthFactor(e36, mm36)));
-            return false;
-        }
-        LiquidationPlan memory plan = RiskLib.planLiquidation(ctx, price);
-        uint256 oldContribution = FP.abs(pos.size).mulWadUp(pos.entryPrice);
-        int256 newSize;
-        uint256 returned;
-        // Everything the position had that does not go to trader, keeper or insurance settles with the pool:
-        // realised PnL and funding.
-        s.toPool += int256(uint256(pos.collateral)) - plan.remainingCollateral;
-        if (plan.full) {
-            returned = _settleFullLiquidation(s, plan, account, market);
-            _removeAccount(m, market, pos.index);
-            delete _positions[market][account];
-        } else {
-            // The plan guarantees the remainder's collateral is non-negative and its health >= target.
-            newSize = pos.size > 0 ? pos.size - int256(plan.closeSize) : pos.size + int256(plan.closeSize);
-            Position storage ps = _positions[market][account];
-            ps.size = int128(newSize); // |newSize| < |size|
-            ps.collateral = uint128(uint256(plan.remainingCollateral) - plan.keeperReward - plan.penalty);
-            ps.fundingIndex = m.fundingIndex; // funding settled by the plan, at the index accrued by the caller
-        }
-        s.toInsurance += int256(plan.penalty);
-        s.insuranceAvailable += plan.penalty;
-        s.keeperReward += plan.keeperReward;
-        _updateOpenInterest(m, pos.size, newSize, oldContribution, FP.abs(newSize).mulWadUp(pos.entryPrice));
-        emit PositionLiquidated(
-            account,
-            market,
-            msg.sender,
-            plan.closeSize,
-            price,
-            plan.realizedPnl,
-            plan.keeperReward,
-            plan.penalty,
-            newSize,
-            returned
-        );
-        return true;
-    }
-
-    /// @dev Distributes a fully closed position's value: keeper reward first, then penalty (capped by what is left),
-    /// the rest to the trader. Bad debt and an unpaid minimum reward are covered by insurance, then the pool.
-    /// Caps `plan.penalty` at what was paid. Returns what the trader gets back.
-    function _settleFullLiquidation(Settlement memory s, LiquidationPlan memory plan, address account, MarketId market)
-        internal
-        returns (uint256 left)
-    {
-        int256 value = plan.remainingCollateral;
-        uint256 badDebt = value < 0 ? uint256(-value) : 0;
-        left = value < 0 ? 0 : uint256(value);
-        uint256 paid = FP.min(plan.keeperReward, left);
-        left -= paid;
-        plan.penalty = FP.min(plan.penalty, left);
-        left -= plan.penalty;
-        if (badDebt != 0 || paid < plan.keeperReward) {
-            _coverShortfall(s, account, market, badDebt, plan.keeperReward - paid);
-        }
-        _freeBalances[account] += left;
+        return LiquidationLib.liquidate(s, m, _positions[market], _freeBalances, _insurance, account, market, price, _scale, strict);
     }
 
     function _finishLiquidation(Settlement memory s) internal {
@@ -408,6 +224,7 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
         onlyRole(GOVERNOR_ROLE)
     {
         ConfigLib.listMarket(_markets[market], market, oracle, params, tiers);
+        _marketIds.push(market);
     }
 
     /// @inheritdoc ITidemarkEngine
@@ -428,6 +245,11 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
     /// @inheritdoc ITidemarkEngine
     function setFundingParams(MarketId market, FundingParams calldata params) external onlyRole(GOVERNOR_ROLE) {
         ConfigLib.setFundingParams(_requireListed(market), market, params);
+    }
+
+    /// @inheritdoc ITidemarkEngine
+    function setExposureParams(MarketId market, ExposureParams calldata params) external onlyRole(GOVERNOR_ROLE) {
+        ConfigLib.setExposureParams(_requireListed(market), market, params);
     }
 
     /// @inheritdoc ITidemarkEngine
@@ -509,6 +331,30 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
     }
 
     /// @inheritdoc ITidemarkEngine
+    function exposureParams(MarketId market) external view returns (ExposureParams memory) {
+        return _markets[market].exposure;
+    }
+
+    /// @inheritdoc ITidemarkEngine
+    function listedMarkets() external view returns (MarketId[] memory) {
+        return _marketIds;
+    }
+
+    /// @inheritdoc ITidemarkEngine
+    function poolMarkToMarket() external view returns (int256 value, bool fresh) {
+        fresh = true;
+        int256 total; // WAD^2 USD, exact
+        uint256 n = _marketIds.length;
+        for (uint256 i; i < n; ++i) {
+            (int256 v, bool ok) = MarketLib.poolValue(_markets[_marketIds[i]], _sequencer);
+            total += v;
+            fresh = fresh && ok;
+        }
+        // NAV rounds down.
+        value = FP.sDivDown(total, RiskLib.WAD * _scale);
+    }
+
+    /// @inheritdoc ITidemarkEngine
     function fundingState(MarketId market) external view returns (int256 index, int256 ratePerDay, uint256 price) {
         Market storage m = _requireListed(market);
         return (FundingLib.pendingIndex(m), FundingLib.ratePerDay(m), m.fundingPrice);
@@ -546,9 +392,17 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
     }
 
     /// @inheritdoc ITidemarkEngine
+    function totalOpenNotional() public view returns (uint256 total) {
+        uint256 n = _marketIds.length;
+        for (uint256 i; i < n; ++i) {
+            total += MarketLib.openNotional(_markets[_marketIds[i]]);
+        }
+    }
+
+    /// @inheritdoc ITidemarkEngine
     function reservedAssets() external view returns (uint256) {
         // Reserve is a requirement: rounded up, then up again to token units.
-        return FP.divUp(totalOpenNotional.mulWadUp(reserveFactor), _scale);
+        return FP.divUp(totalOpenNotional().mulWadUp(reserveFactor), _scale);
     }
 
     /// @inheritdoc ITidemarkEngine
@@ -578,23 +432,8 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
         require(m.listed, PerpUnknownMarket(market));
     }
 
-    function _debitFree(address account, uint256 amount) internal {
-        uint256 balance = _freeBalances[account];
-        require(amount <= balance, PerpInsufficientFreeBalance(account, balance, amount));
-        unchecked {
-            _freeBalances[account] = balance - amount; // checked just above
-        }
-    }
-
-    function _context(Market storage m, Position memory pos) internal view returns (RiskContext memory ctx) {
-        ctx.size = pos.size;
-        ctx.entryPrice = pos.entryPrice;
-        ctx.collateral = pos.collateral;
-        // Owed funding in WAD, rounded up when owed (toward zero when received).
-        ctx.fundingOwed = FundingLib.owed(pos.size, FundingLib.pendingIndex(m), pos.fundingIndex, RiskLib.WAD);
-        ctx.scale = _scale;
-        ctx.tiers = m.tiers;
-        ctx.params = m.params;
+    function _context(Market storage m, Position memory pos) internal view returns (RiskContext memory) {
+        return MarketLib.context(m, pos, _scale);
     }
 
     function _read(Market storage m) internal view returns (OracleReading memory) {
@@ -603,55 +442,11 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
 
     /// @dev Fresh price or the specific oracle error. `allowGrace`: the sequencer grace period is acceptable.
     function _price(MarketId market, Market storage m, bool allowGrace) internal view returns (uint256) {
-        OracleReading memory r = _read(m);
-        OracleStatus st = r.status;
-        if (st == OracleStatus.Ok || (allowGrace && st == OracleStatus.GracePeriod)) return r.price;
-        if (st == OracleStatus.SequencerDown) revert OracleSequencerDown(market);
-        if (st == OracleStatus.GracePeriod) revert OracleGracePeriod(market, r.updatedAt + _sequencer.gracePeriod);
-        if (st == OracleStatus.InvalidAnswer) revert OracleInvalidAnswer(market, r.answer);
-        if (st == OracleStatus.Stale) revert OracleStale(market, r.updatedAt, m.heartbeat);
-        revert OracleOutOfBounds(market, r.price, m.minPrice, m.maxPrice);
+        return MarketLib.requirePrice(m, _sequencer, market, allowGrace);
     }
 
     function _oracleConfig(Market storage m) internal view returns (OracleConfig memory) {
         return ConfigLib.oracleConfigOf(m);
-    }
-
-    function _updateOpenInterest(Market storage m, int256 oldSize, int256 newSize, uint256 oldContribution, uint256 newContribution)
-        internal
-    {
-        if (oldSize > 0 || newSize > 0) {
-            m.longOpenInterest = uint128(m.longOpenInterest - FP.abs(oldSize) + FP.abs(newSize));
-        } else {
-            m.shortOpenInterest = uint128(m.shortOpenInterest - FP.abs(oldSize) + FP.abs(newSize));
-        }
-        totalOpenNotional = totalOpenNotional - oldContribution + newContribution;
-    }
-
-    function _removeAccount(Market storage m, MarketId market, uint32 index) internal {
-        uint256 last = m.accounts.length - 1;
-        if (index - 1 != last) {
-            address moved = m.accounts[last];
-            m.accounts[index - 1] = moved;
-            _positions[market][moved].index = index;
-        }
-        m.accounts.pop();
-    }
-
-    /// @dev Covers a shortfall from the insurance fund first, then the pool, in the running settlement.
-    function _coverShortfall(Settlement memory s, address account, MarketId market, uint256 badDebt, uint256 keeperTopUp)
-        internal
-    {
-        if (!s.insuranceLoaded) {
-            s.insuranceAvailable += _insurance.balance();
-            s.insuranceLoaded = true;
-        }
-        uint256 amount = badDebt + keeperTopUp;
-        uint256 fromInsurance = FP.min(amount, s.insuranceAvailable);
-        s.insuranceAvailable -= fromInsurance;
-        s.toInsurance -= int256(fromInsurance);
-        s.toPool -= int256(amount - fromInsurance);
-        emit ShortfallCovered(account, market, badDebt, keeperTopUp, fromInsurance, amount - fromInsurance);
     }
 
     /// @dev Executes the netted flows: receive first, then pay.
@@ -660,10 +455,5 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
         if (s.toPool < 0) _pool.payEngine(uint256(-s.toPool));
         if (s.toPool > 0) _token.safeTransfer(address(_pool), uint256(s.toPool));
         if (s.toInsurance > 0) _token.safeTransfer(address(_insurance), uint256(s.toInsurance));
-    }
-
-    function _toUint128(uint256 x) internal pure returns (uint128) {
-        require(x <= type(uint128).max, PerpParameterOutOfBounds("uint128", x, 0, type(uint128).max));
-        return uint128(x);
     }
 }

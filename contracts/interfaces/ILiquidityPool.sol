@@ -9,12 +9,16 @@ import {IEngineBound} from "./IEngineBound.sol";
 /// @notice ERC-4626 vault of the collateral token, counterparty to every trade: it receives trader losses and taker
 /// fees and pays trader profits. Withdrawals may not take assets below the reserve the engine requires for open
 /// interest (`maxWithdraw` and `maxRedeem` enforce it, so ERC-4626 integrators see the limit).
-/// @dev Warning: until the market-dynamics issue marks open positions to market, totalAssets() is the token balance
-/// and does not include traders' unrealised PnL.
+/// NAV (totalAssets) marks open positions to market through the engine, so an LP cannot enter before, or leave ahead
+/// of, a known settlement at a stale share price. While a market with open interest has no fresh oracle price,
+/// maxDeposit, maxMint, maxWithdraw and maxRedeem are 0 and the ERC-4626 entry points revert.
+/// @dev Warning: NAV counts a bankrupt position's loss beyond its collateral as the pool's gain until it is
+/// liquidated; the insurance fund covers such bad debt first. Prompt liquidation keeps the gap small.
 interface ILiquidityPool is IERC4626, IEngineBound {
     event PaidToEngine(uint256 amount);
 
-    /// @notice Assets withdrawable now: total assets less the engine's reserve, floored at 0.
+    /// @notice Assets LPs can withdraw now: min(NAV, token balance) less the engine's reserve, floored at 0; 0 while a
+    /// market with open interest has no fresh price.
     function availableLiquidity() external view returns (uint256);
 
     /// @notice Pays `amount` collateral tokens to the engine (trader profit, bad debt share). Engine only.

@@ -3,7 +3,7 @@ pragma solidity 0.8.30;
 
 import {MarketId} from "../types/MarketId.sol";
 import {
-    Tier, RiskParams, RiskContext, OracleConfig, OracleStatus, Position, FundingParams
+    Tier, RiskParams, RiskContext, OracleConfig, OracleStatus, Position, FundingParams, ExposureParams
 } from "../types/DataTypes.sol";
 import {SequencerConfig} from "../oracle/OracleLib.sol";
 
@@ -51,6 +51,9 @@ interface ITidemarkEngine {
     error PerpCollateralDeltaOnClose(int256 collateralDelta);
     /// @notice Thrown when the execution price is worse than the trader's bound.
     error PerpSlippage(uint256 executionPrice, uint256 acceptablePrice);
+    /// @notice Thrown when an open or increase would take a side's open interest above its cap. Both in WAD USD at
+    /// the oracle price: the side's notional after the trade (rounded up) and the cap (rounded down).
+    error PerpOpenInterestCapExceeded(MarketId market, bool isLong, uint256 openInterestNotional, uint256 cap);
     /// @notice Thrown when opening or increasing on a paused market (or while globally paused).
     error PerpMarketPaused(MarketId market);
     /// @notice Thrown when liquidating a position whose health factor is at least 1.
@@ -87,6 +90,9 @@ interface ITidemarkEngine {
     /// @notice Emitted when collateral tokens leave an account's free balance (token units).
     event Withdrawn(address indexed account, uint256 amount);
     /// @notice Emitted on every open, increase, decrease and close. Money in collateral token units, prices WAD.
+    /// `executionPrice` is the fill price after price impact; `oraclePrice` the feed's; `priceImpact` what the
+    /// impact cost the trader (negative: gained), rounded towards negative infinity. Fee and PnL are at the fill
+    /// price.
     event PositionModified(
         address indexed account,
         MarketId indexed market,
@@ -97,7 +103,9 @@ interface ITidemarkEngine {
         int256 realizedPnl,
         int256 newSize,
         uint256 newCollateral,
-        uint256 newEntryPrice
+        uint256 newEntryPrice,
+        uint256 oraclePrice,
+        int256 priceImpact
     );
     /// @notice Emitted when collateral moves between the free balance and a position (token units).
     event CollateralModified(address indexed account, MarketId indexed market, int256 delta, uint256 newCollateral);
@@ -132,6 +140,8 @@ interface ITidemarkEngine {
     event OracleConfigSet(MarketId indexed market, OracleConfig oracle);
     /// @notice Emitted with the new funding settings.
     event FundingParamsSet(MarketId indexed market, FundingParams params);
+    /// @notice Emitted with the new price-impact scale and open-interest caps.
+    event ExposureParamsSet(MarketId indexed market, ExposureParams params);
     /// @notice Emitted with the new sequencer feed and grace period.
     event SequencerConfigSet(address feed, uint32 gracePeriod);
     /// @notice Emitted with the new pool reserve factor (WAD).
@@ -195,6 +205,9 @@ interface ITidemarkEngine {
     /// @notice Replaces the market's funding settings (skew scale, maximum rate per day). Governor only. The index
     /// is accrued under the old settings first.
     function setFundingParams(MarketId market, FundingParams calldata params) external;
+    /// @notice Replaces the market's price-impact skew scale and per-side open-interest caps. Governor only. A market
+    /// is listed with zero caps, so nothing can open on it until this is called.
+    function setExposureParams(MarketId market, ExposureParams calldata params) external;
     /// @notice Sets the L2 sequencer uptime feed (zero address: none, for L1) and the grace period after a restart.
     /// Governor only.
     function setSequencerConfig(address feed, uint32 gracePeriod) external;
@@ -225,6 +238,15 @@ interface ITidemarkEngine {
     function oracleConfig(MarketId market) external view returns (OracleConfig memory);
     /// @notice The market's funding settings.
     function fundingParams(MarketId market) external view returns (FundingParams memory);
+    /// @notice The market's price-impact scale and open-interest caps.
+    function exposureParams(MarketId market) external view returns (ExposureParams memory);
+    /// @notice Every listed market, in listing order.
+    function listedMarkets() external view returns (MarketId[] memory);
+    /// @notice The pool's mark to market against open positions, in token units rounded down: funding owed to the
+    /// pool minus traders' unrealised PnL at oracle prices, over every market. `fresh` is false when a market with
+    /// open interest has no Ok price (it is then marked at its last known price); the pool then refuses deposits and
+    /// withdrawals. See MarketLib.poolValue.
+    function poolMarkToMarket() external view returns (int256 value, bool fresh);
     /// @notice The funding index accrued to now (WAD USD per unit of size, grows while longs pay), the current rate
     /// (signed WAD fraction of notional per day, positive: longs pay) and the price the index accrues at.
     function fundingState(MarketId market) external view returns (int256 index, int256 ratePerDay, uint256 price);
@@ -244,7 +266,7 @@ interface ITidemarkEngine {
     function openPositionAt(MarketId market, uint256 index) external view returns (address);
     /// @notice Fraction of open entry notional the pool must keep (WAD).
     function reserveFactor() external view returns (uint256);
-    /// @notice Sum over positions of |size| * entry price, WAD USD.
+    /// @notice Sum over positions of |size| * entry price, WAD USD, rounded up once per market.
     function totalOpenNotional() external view returns (uint256);
     /// @notice Collateral token units the pool must keep against open interest.
     function reservedAssets() external view returns (uint256);

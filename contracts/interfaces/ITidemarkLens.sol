@@ -11,6 +11,14 @@ struct PositionKey {
 }
 
 /// @title ITidemarkLens
+/// @notice A trade quote; see ITidemarkLens.quoteTrade.
+struct TradeQuote {
+    uint256 oraclePrice; // WAD
+    uint256 fillPrice; // WAD, after price impact
+    int256 priceImpact; // token units paid by the trader (negative: received), rounded towards negative infinity
+    uint256 fee; // token units, rounded up
+}
+
 /// @notice View-only reads for keepers and frontends. Every number comes from RiskLib's exact functions applied to the
 /// engine's `riskContext`: the same code the engine runs for its liquidation check, so `healthFactor < 1e18` here
 /// exactly when the engine would liquidate at that price. Money in WAD USD, prices and sizes in WAD.
@@ -33,6 +41,12 @@ interface ITidemarkLens {
     /// @notice positionHealth for many pairs in one call, reading each market's oracle once. Pairs on a market
     /// without a positive answer come back with price 0, liquidatable false and the oracle status.
     function healthBatch(PositionKey[] calldata keys) external view returns (PositionHealth[] memory);
+
+    /// @notice What a trade of `sizeDelta` (positive buys) would fill at now, with the engine's exact arithmetic:
+    /// oracle price, fill price after impact, the impact cost and the taker fee in collateral token units (as in
+    /// PositionModified). Reverts with LensNoPrice when the feed has no positive answer. Margin, caps and oracle
+    /// status are checked by the engine when the trade is sent.
+    function quoteTrade(MarketId market, int256 sizeDelta) external view returns (TradeQuote memory);
 
     /// @notice Accounts with an open position on `market`, `limit` from `offset`, and the total count.
     function openPositions(MarketId market, uint256 offset, uint256 limit)

@@ -2,8 +2,11 @@
 pragma solidity 0.8.30;
 
 import {ITidemarkEngine} from "../interfaces/ITidemarkEngine.sol";
-import {ITidemarkLens, PositionKey} from "../interfaces/ITidemarkLens.sol";
+import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
+
+import {ITidemarkLens, PositionKey, TradeQuote} from "../interfaces/ITidemarkLens.sol";
 import {FixedPointMathLib as FP} from "../libraries/FixedPointMathLib.sol";
+import {PricingLib} from "../libraries/PricingLib.sol";
 import {RiskLib} from "../libraries/RiskLib.sol";
 import {MarketId} from "../types/MarketId.sol";
 import {OracleStatus, PositionHealth, RiskContext} from "../types/DataTypes.sol";
@@ -28,6 +31,20 @@ contract TidemarkLens is ITidemarkLens {
         require(price != 0, LensNoPrice(market));
         h = _health(_engine.riskContext(account, market), price);
         h.oracleStatus = status;
+    }
+
+    /// @inheritdoc ITidemarkLens
+    function quoteTrade(MarketId market, int256 sizeDelta) external view returns (TradeQuote memory q) {
+        (, uint256 price) = _engine.oracleStatus(market);
+        require(price != 0, LensNoPrice(market));
+        (uint256 long, uint256 short) = _engine.openInterest(market);
+        uint256 skewScale = _engine.exposureParams(market).impactSkewScale;
+        uint256 scale = 10 ** (18 - IERC20Metadata(_engine.collateralToken()).decimals());
+        q.oraclePrice = price;
+        // The engine's own functions (TradeLib calls the same three).
+        q.fillPrice = PricingLib.fillPrice(price, int256(long) - int256(short), sizeDelta, skewScale);
+        q.priceImpact = PricingLib.impactCost(sizeDelta, q.fillPrice, price, scale);
+        q.fee = PricingLib.takerFee(FP.abs(sizeDelta), q.fillPrice, _engine.riskParams(market).takerFeeRate, scale);
     }
 
     /// @inheritdoc ITidemarkLens

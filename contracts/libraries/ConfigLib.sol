@@ -5,7 +5,7 @@ import {AggregatorV3Interface} from "@chainlink/contracts/src/v0.8/shared/interf
 
 import {ITidemarkEngine} from "../interfaces/ITidemarkEngine.sol";
 import {MarketId} from "../types/MarketId.sol";
-import {Market, Tier, RiskParams, OracleConfig, FundingParams} from "../types/DataTypes.sol";
+import {Market, Tier, RiskParams, OracleConfig, FundingParams, ExposureParams} from "../types/DataTypes.sol";
 import {ConstantsLib as C} from "./ConstantsLib.sol";
 import {FundingLib} from "./FundingLib.sol";
 
@@ -83,6 +83,21 @@ library ConfigLib {
         FundingLib.accrue(m, 0);
         m.funding = params;
         emit ITidemarkEngine.FundingParamsSet(market, params);
+    }
+
+    /// @notice Replaces a listed market's price-impact scale and open-interest caps. Existing positions keep their
+    /// entry prices; caps apply to the next open or increase. Emits ExposureParamsSet.
+    function setExposureParams(Market storage m, MarketId market, ExposureParams calldata params) external {
+        if (params.impactSkewScale != 0) {
+            _bound("impactSkewScale", params.impactSkewScale, C.MIN_IMPACT_SKEW_SCALE, C.MAX_IMPACT_SKEW_SCALE);
+        }
+        _bound("maxLongOpenInterestRatio", params.maxLongOpenInterestRatio, 0, C.MAX_OPEN_INTEREST_RATIO);
+        _bound("maxShortOpenInterestRatio", params.maxShortOpenInterestRatio, 0, C.MAX_OPEN_INTEREST_RATIO);
+        require(
+            keccak256(abi.encode(params)) != keccak256(abi.encode(m.exposure)), ITidemarkEngine.PerpParameterUnchanged()
+        );
+        m.exposure = params;
+        emit ITidemarkEngine.ExposureParamsSet(market, params);
     }
 
     /// @notice The market's oracle settings as a struct.

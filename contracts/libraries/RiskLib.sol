@@ -143,8 +143,8 @@ library RiskLib {
     /// @notice Sizes a liquidation at `price`: partial when the position is large enough and a remainder of at
     /// least the minimum notional can reach the target health factor, full otherwise.
     /// @dev The remainder is the largest size whose exact post-liquidation health is >= target (least size closed).
-    /// Deployed as an external library function: the search is large and only liquidations need it.
-    function planLiquidation(RiskContext memory ctx, uint256 price) external pure returns (LiquidationPlan memory plan) {
+    /// Runs inside the linked LiquidationLib: the search is large and only liquidations need it.
+    function planLiquidation(RiskContext memory ctx, uint256 price) internal pure returns (LiquidationPlan memory plan) {
         uint256 absSize = FP.abs(ctx.size);
         uint256 notional = absSize.mulWadUp(price);
         if (notional > ctx.params.fullLiquidationNotional && equity36(ctx, price) > 0) {

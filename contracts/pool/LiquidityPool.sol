@@ -14,7 +14,9 @@ import {ITidemarkEngine} from "../interfaces/ITidemarkEngine.sol";
 import {EngineBound} from "./EngineBound.sol";
 
 /// @title LiquidityPool
-/// @notice ERC-4626 vault over the collateral token; see ILiquidityPool.
+/// @notice ERC-4626 vault over the collateral token; see ILiquidityPool. Net asset value (totalAssets) is the token
+/// balance plus the engine's mark to market of open positions (funding owed to the pool minus traders' unrealised
+/// PnL), so shares price in settlements that have not happened yet.
 /// @dev First-depositor inflation attack: OpenZeppelin's virtual shares and assets with a decimals offset of 6, so an
 /// attacker must donate about 1e6 times the victim's deposit to round it to zero shares.
 contract LiquidityPool is ILiquidityPool, ERC4626, EngineBound, ReentrancyGuardTransient {
@@ -25,12 +27,31 @@ contract LiquidityPool is ILiquidityPool, ERC4626, EngineBound, ReentrancyGuardT
 
     constructor(IERC20 asset_, string memory name_, string memory symbol_) ERC4626(asset_) ERC20(name_, symbol_) {}
 
+    /// @notice Token balance plus the mark to market of open positions, floored at 0.
+    function totalAssets() public view override(ERC4626, IERC4626) returns (uint256 nav) {
+        (nav,,) = _valuation();
+    }
+
     /// @inheritdoc ILiquidityPool
     function availableLiquidity() public view returns (uint256) {
-        uint256 assets = totalAssets();
+        (uint256 nav, uint256 balance, bool fresh) = _valuation();
+        if (!fresh) return 0;
         address e = engine();
         uint256 reserved = e == address(0) ? 0 : ITidemarkEngine(e).reservedAssets();
+        // Only tokens held can leave, and only what the shares are worth.
+        uint256 assets = nav < balance ? nav : balance;
         return assets > reserved ? assets - reserved : 0;
+    }
+
+    /// @notice Unlimited while every market with open interest has a fresh price and the pool is not insolvent
+    /// (zero NAV with shares outstanding would mint unbounded shares); otherwise 0.
+    function maxDeposit(address) public view override(ERC4626, IERC4626) returns (uint256) {
+        return _depositsOpen() ? type(uint256).max : 0;
+    }
+
+    /// @notice As maxDeposit.
+    function maxMint(address) public view override(ERC4626, IERC4626) returns (uint256) {
+        return _depositsOpen() ? type(uint256).max : 0;
     }
 
     /// @notice At most the owner's assets and the liquidity above the reserve.
@@ -49,7 +70,7 @@ contract LiquidityPool is ILiquidityPool, ERC4626, EngineBound, ReentrancyGuardT
 
     /// @inheritdoc ILiquidityPool
     function payEngine(uint256 amount) external onlyEngine nonReentrant {
-        uint256 held = totalAssets();
+        uint256 held = IERC20(asset()).balanceOf(address(this));
         require(amount <= held, VaultInsufficientBalance(held, amount));
         IERC20(asset()).safeTransfer(msg.sender, amount);
         emit PaidToEngine(amount);
@@ -79,6 +100,21 @@ contract LiquidityPool is ILiquidityPool, ERC4626, EngineBound, ReentrancyGuardT
         returns (uint256)
     {
         return super.redeem(shares, receiver, owner);
+    }
+
+    /// @dev NAV, token balance and whether the engine priced every market with open interest freshly.
+    function _valuation() internal view returns (uint256 nav, uint256 balance, bool fresh) {
+        balance = IERC20(asset()).balanceOf(address(this));
+        address e = engine();
+        if (e == address(0)) return (balance, balance, true);
+        (int256 value, bool ok) = ITidemarkEngine(e).poolMarkToMarket();
+        int256 n = int256(balance) + value;
+        return (n > 0 ? uint256(n) : 0, balance, ok);
+    }
+
+    function _depositsOpen() internal view returns (bool) {
+        (uint256 nav,, bool fresh) = _valuation();
+        return fresh && (nav != 0 || totalSupply() == 0);
     }
 
     function _decimalsOffset() internal pure override returns (uint8) {

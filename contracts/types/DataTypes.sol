@@ -31,6 +31,17 @@ struct FundingParams {
     uint64 maxFundingRatePerDay; // WAD fraction of notional per day
 }
 
+/// @notice Per-market price impact and open-interest caps: how much skew and exposure the pool takes on.
+/// Price impact: fill price = oracle * (1 + (skewBefore + skewAfter) / (2 * impactSkewScale)), the premium clamped to
+/// +-ConstantsLib.MAX_PRICE_IMPACT. Caps: a side's open interest at the oracle price may not exceed its ratio times
+/// the pool's token balance after an open or increase.
+/// @dev Packs into one slot. At listing all three are zero: no impact, and no opening until governance sets caps.
+struct ExposureParams {
+    uint128 impactSkewScale; // WAD base units; 0 disables price impact
+    uint64 maxLongOpenInterestRatio; // WAD multiple of pool assets
+    uint64 maxShortOpenInterestRatio; // WAD multiple of pool assets
+}
+
 /// @notice Per-market Chainlink feed settings. Bounds are in normalised WAD prices.
 struct OracleConfig {
     address feed;
@@ -110,4 +121,22 @@ struct Market {
     uint32 lastFundingTime; // seconds; fits until the year 2106
     uint96 fundingPrice; // oracle price at the last accrual (<= MAX_PRICE < 2**94); the index accrues at it
     FundingParams funding;
+    ExposureParams exposure;
+    // Exact aggregates over open positions (WAD^2, no rounding). They mark the pool to market without enumerating
+    // positions (traders' unrealised PnL = skew * price - (longEntrySum - shortEntrySum); funding owed =
+    // skew * index - sizeFundingSum) and give the open entry notional the pool reserve is based on. A trade writes
+    // its own side's entry sum only.
+    uint256 longEntrySum; // sum over longs of |size| * entryPrice
+    uint256 shortEntrySum; // sum over shorts of |size| * entryPrice
+    int256 sizeFundingSum; // sum of size * position funding index
+}
+
+/// @notice Token flows netted over one engine transaction, settled last. Positive: the engine pays; negative: it
+/// receives.
+struct Settlement {
+    int256 toPool;
+    int256 toInsurance;
+    uint256 insuranceAvailable; // insurance balance as seen by this transaction (valid when loaded)
+    bool insuranceLoaded;
+    uint256 keeperReward;
 }

@@ -15,10 +15,7 @@ type Fixture = Awaited<ReturnType<typeof protocolFixture>>;
 /** TidemarkEngine factory linked to the fixture's libraries, for constructor tests. */
 async function engineFactory(f: Fixture) {
   return ethers.getContractFactory("TidemarkEngine", {
-    libraries: {
-      ConfigLib: await f.configLib.getAddress(),
-      RiskLib: await f.riskLib.getAddress(),
-    },
+    libraries: f.libraries,
   });
 }
 

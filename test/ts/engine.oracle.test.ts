@@ -7,6 +7,7 @@ import {
   BTC,
   HEARTBEAT,
   RISK_PARAMS,
+  EXPOSURE_PARAMS,
   TIERS,
   oracleConfig,
   usd,
@@ -249,10 +250,10 @@ describe("TidemarkEngine: oracle", function () {
         .withArgs(alice.address, ETH, usd(15), usd(1_000));
       await expect(engine.connect(alice).modifyPosition(ETH, -wad(4), 0, 0))
         .to.emit(engine, "PositionModified")
-        .withArgs(alice.address, ETH, -wad(4), 0n, wad(3_000), usd(6), 0n, wad(6), usd(994), wad(3_000));
+        .withArgs(alice.address, ETH, -wad(4), 0n, wad(3_000), usd(6), 0n, wad(6), usd(994), wad(3_000), wad(3_000), 0n);
       await expect(engine.connect(alice).closePosition(ETH, 0))
         .to.emit(engine, "PositionModified")
-        .withArgs(alice.address, ETH, -wad(6), 0n, wad(3_000), usd(9), 0n, 0n, 0n, 0n);
+        .withArgs(alice.address, ETH, -wad(6), 0n, wad(3_000), usd(9), 0n, 0n, 0n, 0n, wad(3_000), 0n);
       expect(await engine.freeBalance(alice.address)).to.equal(usd(9_000) - usd(15) + usd(985));
       expect(await time.latest()).to.be.lessThan(endsAt);
     });
@@ -341,6 +342,7 @@ describe("TidemarkEngine: oracle", function () {
       await f.engine.listMarket(M0, { ...oracleConfig(await feeds.f0.getAddress()), decimals: 8 }, RISK_PARAMS, TIERS);
       await f.engine.listMarket(M20, oracleConfig(await feeds.f20.getAddress()), RISK_PARAMS, TIERS);
       await f.engine.listMarket(M36, oracleConfig(await feeds.f36.getAddress()), RISK_PARAMS, TIERS);
+      for (const m of [M18, M6, M0, M20, M36]) await f.engine.setExposureParams(m, EXPOSURE_PARAMS);
       return { ...f, feeds };
     }
 
@@ -368,7 +370,7 @@ describe("TidemarkEngine: oracle", function () {
       for (const m of [M18, M6]) {
         await expect(engine.connect(alice).modifyPosition(m, wad(10), usd(1_000), wad(3_000)))
           .to.emit(engine, "PositionModified")
-          .withArgs(alice.address, m, wad(10), usd(1_000), wad(3_000), usd(15), 0n, wad(10), usd(985), wad(3_000));
+          .withArgs(alice.address, m, wad(10), usd(1_000), wad(3_000), usd(15), 0n, wad(10), usd(985), wad(3_000), wad(3_000), 0n);
       }
     });
 

@@ -83,7 +83,7 @@ describe("TidemarkEngine: trading", function () {
       const tx = engine.connect(alice).modifyPosition(ETH, wad(10), usd(1_000), wad(3_000));
       await expect(tx)
         .to.emit(engine, "PositionModified")
-        .withArgs(alice.address, ETH, wad(10), usd(1_000), wad(3_000), usd(15), 0n, wad(10), usd(985), wad(3_000));
+        .withArgs(alice.address, ETH, wad(10), usd(1_000), wad(3_000), usd(15), 0n, wad(10), usd(985), wad(3_000), wad(3_000), 0n);
       await expect(tx).to.changeTokenBalances(ethers, token, [engine, pool, alice], [-usd(15), usd(15), 0n]);
 
       expect(await engine.freeBalance(alice.address)).to.equal(usd(9_000));
@@ -105,7 +105,7 @@ describe("TidemarkEngine: trading", function () {
       const tx = engine.connect(bob).modifyPosition(ETH, -wad(4), usd(500), wad(3_000));
       await expect(tx)
         .to.emit(engine, "PositionModified")
-        .withArgs(bob.address, ETH, -wad(4), usd(500), wad(3_000), usd(6), 0n, -wad(4), usd(494), wad(3_000));
+        .withArgs(bob.address, ETH, -wad(4), usd(500), wad(3_000), usd(6), 0n, -wad(4), usd(494), wad(3_000), wad(3_000), 0n);
       await expect(tx).to.changeTokenBalances(ethers, token, [engine, pool], [-usd(6), usd(6)]);
 
       expect(await engine.freeBalance(bob.address)).to.equal(usd(500));
@@ -125,7 +125,7 @@ describe("TidemarkEngine: trading", function () {
       expect(takerFee(wad("0.333"), price)).to.equal(499_521n);
       await expect(engine.connect(alice).modifyPosition(ETH, wad("0.333"), usd(50), price))
         .to.emit(engine, "PositionModified")
-        .withArgs(alice.address, ETH, wad("0.333"), usd(50), price, 499_521n, 0n, wad("0.333"), usd(50) - 499_521n, price);
+        .withArgs(alice.address, ETH, wad("0.333"), usd(50), price, 499_521n, 0n, wad("0.333"), usd(50) - 499_521n, price, price, 0n);
     });
   });
 
@@ -144,7 +144,7 @@ describe("TidemarkEngine: trading", function () {
       const tx = engine.connect(alice).modifyPosition(ETH, wad(5), usd(200), wad(3_100));
       await expect(tx)
         .to.emit(engine, "PositionModified")
-        .withArgs(alice.address, ETH, wad(5), usd(200), wad(3_100), fee, 0n, wad(15), usd(985 + 200) - fee, entry);
+        .withArgs(alice.address, ETH, wad(5), usd(200), wad(3_100), fee, 0n, wad(15), usd(985 + 200) - fee, entry, wad(3_100), 0n);
       await expect(tx).to.changeTokenBalances(ethers, token, [engine, pool], [-fee, fee]);
 
       expect(await posOf(f, alice)).to.deep.equal({
@@ -172,7 +172,7 @@ describe("TidemarkEngine: trading", function () {
       expect(averageEntry(wad(10), wad(3_000), wad(5), wad(2_900))).to.equal(entry + 1n);
       await expect(engine.connect(bob).modifyPosition(ETH, -wad(5), 0, wad(2_900)))
         .to.emit(engine, "PositionModified")
-        .withArgs(bob.address, ETH, -wad(5), 0n, wad(2_900), usd("7.25"), 0n, -wad(15), usd(985) - usd("7.25"), entry);
+        .withArgs(bob.address, ETH, -wad(5), 0n, wad(2_900), usd("7.25"), 0n, -wad(15), usd(985) - usd("7.25"), entry, wad(2_900), 0n);
       expect(await engine.openInterest(ETH)).to.deep.equal([0n, wad(15)]);
       // 15 * 2966.666...666 = 44,499.99...99 rounded up.
       expect(await engine.totalOpenNotional()).to.equal(44_499_999_999_999_999_999_990n);
@@ -204,7 +204,7 @@ describe("TidemarkEngine: trading", function () {
       const tx = engine.connect(alice).modifyPosition(ETH, -wad(4), 0, wad(3_300));
       await expect(tx)
         .to.emit(engine, "PositionModified")
-        .withArgs(alice.address, ETH, -wad(4), 0n, wad(3_300), usd("6.6"), usd(1_200), wad(6), usd("2178.4"), wad(3_000));
+        .withArgs(alice.address, ETH, -wad(4), 0n, wad(3_300), usd("6.6"), usd(1_200), wad(6), usd("2178.4"), wad(3_000), wad(3_300), 0n);
       await expect(tx).to.changeTokenBalances(ethers, token, [engine, pool, alice], [usd("1193.4"), -usd("1193.4"), 0n]);
 
       expect(await posOf(f, alice)).to.deep.equal({ size: wad(6), collateral: usd("2178.4"), entryPrice: wad(3_000), index: 1n });
@@ -229,7 +229,7 @@ describe("TidemarkEngine: trading", function () {
       const tx = engine.connect(alice).modifyPosition(ETH, -wad("0.333"), 0, price);
       await expect(tx)
         .to.emit(engine, "PositionModified")
-        .withArgs(alice.address, ETH, -wad("0.333"), 0n, price, fee, pnl, wad("9.667"), usd(985) + pnl - fee, wad(3_000));
+        .withArgs(alice.address, ETH, -wad("0.333"), 0n, price, fee, pnl, wad("9.667"), usd(985) + pnl - fee, wad(3_000), price, 0n);
       await expect(tx).to.changeTokenBalances(ethers, token, [engine, pool], [-(fee - pnl), fee - pnl]);
       expect((await posOf(f, alice)).collateral).to.equal(984_459_408n);
     });
@@ -244,7 +244,7 @@ describe("TidemarkEngine: trading", function () {
       const tx = engine.connect(alice).modifyPosition(ETH, -wad("0.333"), 0, price);
       await expect(tx)
         .to.emit(engine, "PositionModified")
-        .withArgs(alice.address, ETH, -wad("0.333"), 0n, price, 499_521n, 41_111n, wad("9.667"), usd(985) + 41_111n - 499_521n, wad(3_000));
+        .withArgs(alice.address, ETH, -wad("0.333"), 0n, price, 499_521n, 41_111n, wad("9.667"), usd(985) + 41_111n - 499_521n, wad(3_000), price, 0n);
       // Fee 499,521 exceeds the profit: the pool nets +458,410.
       await expect(tx).to.changeTokenBalances(ethers, token, [engine, pool], [-458_410n, 458_410n]);
     });
@@ -259,7 +259,7 @@ describe("TidemarkEngine: trading", function () {
       let tx = engine.connect(bob).modifyPosition(ETH, wad(4), 0, wad(2_900));
       await expect(tx)
         .to.emit(engine, "PositionModified")
-        .withArgs(bob.address, ETH, wad(4), 0n, wad(2_900), usd("5.8"), usd(400), -wad(6), usd("1379.2"), wad(3_000));
+        .withArgs(bob.address, ETH, wad(4), 0n, wad(2_900), usd("5.8"), usd(400), -wad(6), usd("1379.2"), wad(3_000), wad(2_900), 0n);
       await expect(tx).to.changeTokenBalances(ethers, token, [engine, pool], [usd("394.2"), -usd("394.2")]);
 
       // Loss: price rises to 3,100; buy back 2 ETH: -200 USD, fee 3.1 USD.
@@ -267,7 +267,7 @@ describe("TidemarkEngine: trading", function () {
       tx = engine.connect(bob).modifyPosition(ETH, wad(2), 0, wad(3_100));
       await expect(tx)
         .to.emit(engine, "PositionModified")
-        .withArgs(bob.address, ETH, wad(2), 0n, wad(3_100), usd("3.1"), -usd(200), -wad(4), usd("1176.1"), wad(3_000));
+        .withArgs(bob.address, ETH, wad(2), 0n, wad(3_100), usd("3.1"), -usd(200), -wad(4), usd("1176.1"), wad(3_000), wad(3_100), 0n);
       await expect(tx).to.changeTokenBalances(ethers, token, [engine, pool], [-usd("203.1"), usd("203.1")]);
 
       expect(await engine.openInterest(ETH)).to.deep.equal([0n, wad(4)]);
@@ -288,7 +288,7 @@ describe("TidemarkEngine: trading", function () {
 
       await expect(engine.connect(alice).modifyPosition(ETH, -wad(5), -usd(820), 0))
         .to.emit(engine, "PositionModified")
-        .withArgs(alice.address, ETH, -wad(5), -usd(820), wad(3_000), usd("7.5"), 0n, wad(5), usd("157.5"), wad(3_000));
+        .withArgs(alice.address, ETH, -wad(5), -usd(820), wad(3_000), usd("7.5"), 0n, wad(5), usd("157.5"), wad(3_000), wad(3_000), 0n);
       expect(await engine.freeBalance(alice.address)).to.equal(usd(9_820));
     });
 
@@ -313,7 +313,7 @@ describe("TidemarkEngine: trading", function () {
       const tx = engine.connect(alice).closePosition(ETH, wad(3_300));
       await expect(tx)
         .to.emit(engine, "PositionModified")
-        .withArgs(alice.address, ETH, -wad(10), 0n, wad(3_300), usd("16.5"), usd(3_000), 0n, 0n, 0n);
+        .withArgs(alice.address, ETH, -wad(10), 0n, wad(3_300), usd("16.5"), usd(3_000), 0n, 0n, 0n, wad(3_300), 0n);
       await expect(tx).to.changeTokenBalances(ethers, token, [engine, pool], [usd("2983.5"), -usd("2983.5")]);
       await expect(tx).not.to.emit(engine, "ShortfallCovered");
 
@@ -342,7 +342,7 @@ describe("TidemarkEngine: trading", function () {
       const tx = engine.connect(bob).modifyPosition(ETH, wad(10), 0, wad(3_050));
       await expect(tx)
         .to.emit(engine, "PositionModified")
-        .withArgs(bob.address, ETH, wad(10), 0n, wad(3_050), usd("15.25"), -usd(500), 0n, 0n, 0n);
+        .withArgs(bob.address, ETH, wad(10), 0n, wad(3_050), usd("15.25"), -usd(500), 0n, 0n, 0n, wad(3_050), 0n);
       await expect(tx).to.changeTokenBalances(ethers, token, [engine, pool], [-usd("515.25"), usd("515.25")]);
       expect(await engine.freeBalance(bob.address)).to.equal(usd("9469.75"));
       expect(await engine.openInterest(ETH)).to.deep.equal([0n, 0n]);
@@ -397,7 +397,7 @@ describe("TidemarkEngine: trading", function () {
       const tx = engine.connect(alice).closePosition(ETH, 0);
       await expect(tx)
         .to.emit(engine, "PositionModified")
-        .withArgs(alice.address, ETH, -wad(10), 0n, wad(2_900), usd("14.5"), -usd(1_000), 0n, 0n, 0n);
+        .withArgs(alice.address, ETH, -wad(10), 0n, wad(2_900), usd("14.5"), -usd(1_000), 0n, 0n, 0n, wad(2_900), 0n);
       await expect(tx)
         .to.emit(engine, "ShortfallCovered")
         .withArgs(alice.address, ETH, usd("699.5"), 0n, usd("699.5"), 0n);
@@ -570,10 +570,10 @@ describe("TidemarkEngine: trading", function () {
       // Exactly at the boundary both succeed.
       await expect(engine.connect(alice).modifyPosition(ETH, wad(10), usd(330), wad(3_000)))
         .to.emit(engine, "PositionModified")
-        .withArgs(alice.address, ETH, wad(10), usd(330), wad(3_000), usd(15), 0n, wad(10), usd(315), wad(3_000));
+        .withArgs(alice.address, ETH, wad(10), usd(330), wad(3_000), usd(15), 0n, wad(10), usd(315), wad(3_000), wad(3_000), 0n);
       await expect(engine.connect(alice).modifyPosition(BTC, wad(5), usd(6_050), wad(60_000)))
         .to.emit(engine, "PositionModified")
-        .withArgs(alice.address, BTC, wad(5), usd(6_050), wad(60_000), usd(150), 0n, wad(5), usd(5_900), wad(60_000));
+        .withArgs(alice.address, BTC, wad(5), usd(6_050), wad(60_000), usd(150), 0n, wad(5), usd(5_900), wad(60_000), wad(60_000), 0n);
     });
 
     it("a size above MAX_POSITION_SIZE reverts PerpPositionTooLarge", async function () {
@@ -714,7 +714,7 @@ describe("TidemarkEngine: trading", function () {
       // Risk-reducing actions on the paused market still work.
       await expect(engine.connect(alice).modifyPosition(ETH, -wad(2), 0, 0))
         .to.emit(engine, "PositionModified")
-        .withArgs(alice.address, ETH, -wad(2), 0n, wad(3_000), usd(3), 0n, wad(8), usd(982), wad(3_000));
+        .withArgs(alice.address, ETH, -wad(2), 0n, wad(3_000), usd(3), 0n, wad(8), usd(982), wad(3_000), wad(3_000), 0n);
       await expect(engine.connect(alice).addCollateral(ETH, usd(18)))
         .to.emit(engine, "CollateralModified")
         .withArgs(alice.address, ETH, usd(18), usd(1_000));
@@ -723,7 +723,7 @@ describe("TidemarkEngine: trading", function () {
         .withArgs(alice.address, ETH, -usd(100), usd(900));
       await expect(engine.connect(alice).closePosition(ETH, 0))
         .to.emit(engine, "PositionModified")
-        .withArgs(alice.address, ETH, -wad(8), 0n, wad(3_000), usd(12), 0n, 0n, 0n, 0n);
+        .withArgs(alice.address, ETH, -wad(8), 0n, wad(3_000), usd(12), 0n, 0n, 0n, 0n, wad(3_000), 0n);
 
       // Unpausing restores opening.
       await engine.connect(guardian).setMarketPaused(ETH, false);
@@ -811,7 +811,7 @@ describe("TidemarkEngine: trading", function () {
           -usd(80),
           wad("4.9"),
           usd(315) - usd("1.6") - usd("0.1492") - usd(80) - usd("7.46"),
-          wad(3_000),
+          wad(3_000), wad(2_984), 0n,
         );
       expect(await engine.isLiquidatable(alice.address, ETH)).to.equal(false);
     });

@@ -334,7 +334,7 @@ describe("Funding", function () {
       await expect(tx3).to.emit(f.engine, "FundingSettled").withArgs(f.alice.address, ETH, fund3);
       await expect(tx3)
         .to.emit(f.engine, "PositionModified")
-        .withArgs(f.alice.address, ETH, -wad(5), 0n, wad(3300), fee3, pnl3, wad(6), collateral2 - fund3 - fee3 + pnl3, P3000);
+        .withArgs(f.alice.address, ETH, -wad(5), 0n, wad(3300), fee3, pnl3, wad(6), collateral2 - fund3 - fee3 + pnl3, P3000, wad(3300), 0n);
       pos = await f.engine.getPosition(f.alice.address, ETH);
       expect(pos.collateral).to.equal(collateral2 - fund3 - fee3 + pnl3);
       expect(pos.fundingIndex).to.equal(i3);

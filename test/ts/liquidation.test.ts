@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { encodeBytes32String } from "ethers";
 import { network } from "hardhat";
 
-import { BTC, ETH, RISK_PARAMS, TIERS, answer, deployProtocol, oracleConfig, usd, wad } from "./helpers/fixture.js";
+import { BTC, ETH, EXPOSURE_PARAMS, RISK_PARAMS, TIERS, answer, deployProtocol, oracleConfig, usd, wad } from "./helpers/fixture.js";
 import {
   type Ctx,
   MAX_UINT,
@@ -49,6 +49,7 @@ async function testMarketFixture() {
     RISK_PARAMS,
     TIERS,
   );
+  await p.engine.setExposureParams(TST, EXPOSURE_PARAMS);
   return { ...p, feed };
 }
 

@@ -319,7 +319,7 @@ describe("LiquidityPool and InsuranceFund", function () {
           .withArgs(await engine.getAddress());
       }
       const engine2 = await ethers.deployContract("TidemarkEngine", [token2, pool2, insurance2, deployer.address], {
-        libraries: { ConfigLib: await f.configLib.getAddress(), RiskLib: await f.riskLib.getAddress() },
+        libraries: f.libraries,
       });
       for (const vault of [pool2, insurance2]) {
         await expect(vault.connect(deployer).bindEngine(engine2))

@@ -213,9 +213,10 @@ contract TidemarkHandler is TestUtils {
             _touchMarket(id);
             ++count[size == 0 ? bytes32("open") : bytes32("increase")];
         } catch (bytes memory err) {
-            bytes4[] memory ok = new bytes4[](2);
+            bytes4[] memory ok = new bytes4[](3);
             ok[0] = ITidemarkEngine.PerpInsufficientMargin.selector;
             ok[1] = ITidemarkEngine.PerpMarketPaused.selector;
+            ok[2] = ITidemarkEngine.PerpOpenInterestCapExceeded.selector;
             _expectOneOf(err, ok);
             ++count["openRejected"];
         }
@@ -267,7 +268,8 @@ contract TidemarkHandler is TestUtils {
         MarketId id = _markets[m];
         Snap memory pre = _snap(a, m, false);
         Flows memory f = _flowsBefore();
-        uint256 price = _price(m);
+        // The close fills at the oracle price moved by the impact of removing this position's size from the skew.
+        uint256 price = _fillPrice(m, -int256(p.size));
         uint256 acceptable = p.size > 0 ? 0 : type(uint256).max;
         vm.getRecordedLogs(); // clear
         vm.prank(a);
@@ -658,8 +660,26 @@ contract TidemarkHandler is TestUtils {
         }
     }
 
+    /// @dev Reference fill price, written independently of PricingLib: oracle * (1 + (2 skew + delta) / (2 scale)),
+    /// premium clamped to 1%, the impact rounded up when it works against the trader and down when for.
+    function _fillPrice(uint256 m, int256 delta) internal view returns (uint256) {
+        uint256 price = _price(m);
+        uint256 scale = engine.exposureParams(_markets[m]).impactSkewScale;
+        if (scale == 0) return price;
+        (uint256 l, uint256 s) = engine.openInterest(_markets[m]);
+        int256 num = 2 * (int256(l) - int256(s)) + delta;
+        bool up = num > 0;
+        bool against = up == (delta > 0);
+        uint256 n = _abs(num);
+        uint256 d = 2 * scale;
+        if (n * 100 >= d) (n, d) = (1, 100); // clamp at 1%
+        uint256 impact = against ? Math.mulDiv(price, n, d, Math.Rounding.Ceil) : Math.mulDiv(price, n, d);
+        return up ? price + impact : price - impact;
+    }
+
     /// @dev Close: value = collateral + PnL - fee - funding goes to the free balance; a negative value is covered as
     /// bad debt.
+    /// `price` is the expected fill price.
     function _checkClose(address a, uint256 m, Snap memory s, Flows memory f, uint256 price) internal {
         MarketId id = _markets[m];
         string memory tag = string.concat("close of ", _pair(_traderIndex(a), m));
@@ -669,6 +689,7 @@ contract TidemarkHandler is TestUtils {
         uint256 fee = Math.ceilDiv(absSize * price * engine.riskParams(id).takerFeeRate, 1e36 * SCALE);
         int256 value = int256(s.collateral) + pnl - int256(fee) - s.funding;
         if (s.funding != 0) ++count["closeWithFunding"];
+        if (price != _price(m)) ++count["closeWithImpact"];
         uint256 freeAfter = engine.freeBalance(a);
         (bool hasShortfall, uint256 badDebt, uint256 topUp) = _shortfallOf(logs, a, id);
         if (freeAfter < s.free) _violate(P_LOSS_CAPPED, string.concat(tag, ": free balance decreased"));
@@ -709,7 +730,7 @@ contract TidemarkHandler is TestUtils {
             if (topUp != 0) ++count["keeperTopUp"];
         }
         int256 dIns = int256(insurance.balance()) - int256(f.insuranceBefore);
-        int256 dPool = int256(pool.totalAssets()) - int256(f.poolBefore);
+        int256 dPool = int256(token.balanceOf(address(pool))) - int256(f.poolBefore);
         int256 dKeeper = int256(engine.freeBalance(keeper)) - int256(f.keeperFreeBefore);
         if (dIns != f.penalties - f.fromInsurance) _violate(P_LOSS_CAPPED, "insurance flow != penalties - covered");
         if (dPool != -f.realizedPnl - f.fromPool) _violate(P_LOSS_CAPPED, "pool flow != -realised PnL - covered");
@@ -789,7 +810,7 @@ contract TidemarkHandler is TestUtils {
 
     function _flowsBefore() internal view returns (Flows memory f) {
         f.insuranceBefore = insurance.balance();
-        f.poolBefore = pool.totalAssets();
+        f.poolBefore = token.balanceOf(address(pool));
         f.keeperFreeBefore = engine.freeBalance(keeper);
     }
 

@@ -9,12 +9,12 @@ import {LiquidityPool} from "../../../contracts/pool/LiquidityPool.sol";
 import {InsuranceFund} from "../../../contracts/pool/InsuranceFund.sol";
 import {MockERC20} from "../../../contracts/test/MockERC20.sol";
 import {MarketId} from "../../../contracts/types/MarketId.sol";
-import {Tier, RiskParams, OracleConfig} from "../../../contracts/types/DataTypes.sol";
+import {Tier, RiskParams, OracleConfig, ExposureParams} from "../../../contracts/types/DataTypes.sol";
 
 import {Test} from "./Test.sol";
 
 /// @notice Deploys the whole protocol in setUp(), mirroring test/ts/helpers/fixture.ts: 6-decimal collateral token,
-/// pool, insurance fund, engine (external libraries ConfigLib and RiskLib are auto-linked by the runner), lens, two
+/// pool, insurance fund, engine (external libraries ConfigLib, TradeLib and LiquidationLib are auto-linked by the runner), lens, two
 /// Chainlink mock feeds, two listed markets with the fixture's tiers and risk parameters, roles, funded traders.
 /// @dev ETH-USD uses an 18-decimal feed, so feed answers equal WAD prices (exact price control for properties);
 /// BTC-USD uses an 8-decimal feed like production Chainlink USD feeds (normalisation is exercised).
@@ -68,6 +68,9 @@ abstract contract TidemarkBase is Test {
         engine.grantRole(engine.GUARDIAN_ROLE(), guardian);
         engine.listMarket(ETH, oracleConfig(address(ethFeed)), riskParams(), tiers());
         engine.listMarket(BTC, oracleConfig(address(btcFeed)), riskParams(), tiers());
+        // No price impact and caps at the hard maximum (10x pool assets per side); tests that need them set their own.
+        engine.setExposureParams(ETH, ExposureParams({impactSkewScale: 0, maxLongOpenInterestRatio: 10e18, maxShortOpenInterestRatio: 10e18}));
+        engine.setExposureParams(BTC, ExposureParams({impactSkewScale: 0, maxLongOpenInterestRatio: 10e18, maxShortOpenInterestRatio: 10e18}));
 
         address[5] memory users = [alice, bob, carol, keeper, lp];
         for (uint256 i; i < users.length; ++i) {

@@ -40,6 +40,22 @@ export const RISK_PARAMS = {
   fullLiquidationNotional: wad(10_000),
 };
 
+/** No price impact; each side may reach 10 times the pool's assets (the hard maximum), so caps bind only where a
+ * test sets them lower. */
+export const EXPOSURE_PARAMS = {
+  impactSkewScale: 0n,
+  maxLongOpenInterestRatio: wad(10),
+  maxShortOpenInterestRatio: wad(10),
+};
+
+/** Deploys the engine's linked libraries; returns the `libraries` option for deploying TidemarkEngine. */
+export async function deployEngineLibraries(ethers: HardhatEthers) {
+  const names = ["ConfigLib", "TradeLib", "LiquidationLib"] as const;
+  const out: Record<string, string> = {};
+  for (const name of names) out[name] = await (await ethers.deployContract(name)).getAddress();
+  return out;
+}
+
 export const oracleConfig = (feed: string) => ({
   feed,
   heartbeat: HEARTBEAT,
@@ -58,14 +74,8 @@ export async function deployProtocol(ethers: HardhatEthers) {
   const token = await ethers.deployContract("MockERC20", ["USD Coin", "USDC", TOKEN_DECIMALS]);
   const pool = await ethers.deployContract("LiquidityPool", [token, "Tidemark LP", "tmLP"]);
   const insurance = await ethers.deployContract("InsuranceFund", [token]);
-  const configLib = await ethers.deployContract("ConfigLib");
-  const riskLib = await ethers.deployContract("RiskLib");
-  const engine = await ethers.deployContract("TidemarkEngine", [token, pool, insurance, deployer.address], {
-    libraries: {
-      ConfigLib: await configLib.getAddress(),
-      RiskLib: await riskLib.getAddress(),
-    },
-  });
+  const libraries = await deployEngineLibraries(ethers);
+  const engine = await ethers.deployContract("TidemarkEngine", [token, pool, insurance, deployer.address], { libraries });
   await pool.bindEngine(engine);
   await insurance.bindEngine(engine);
   const lens = await ethers.deployContract("TidemarkLens", [engine]);
@@ -77,6 +87,8 @@ export async function deployProtocol(ethers: HardhatEthers) {
   await engine.grantRole(await engine.GUARDIAN_ROLE(), guardian.address);
   await engine.listMarket(ETH, oracleConfig(await ethFeed.getAddress()), RISK_PARAMS, TIERS);
   await engine.listMarket(BTC, oracleConfig(await btcFeed.getAddress()), RISK_PARAMS, TIERS);
+  await engine.setExposureParams(ETH, EXPOSURE_PARAMS);
+  await engine.setExposureParams(BTC, EXPOSURE_PARAMS);
 
   for (const s of [alice, bob, carol, keeper, lp]) {
     await token.mint(s.address, usd(10_000_000));
@@ -87,5 +99,5 @@ export async function deployProtocol(ethers: HardhatEthers) {
   await pool.connect(lp).deposit(usd(5_000_000), lp.address);
   await token.mint(await insurance.getAddress(), usd(100_000));
 
-  return { deployer, guardian, alice, bob, carol, keeper, lp, token, pool, insurance, engine, lens, ethFeed, btcFeed, configLib, riskLib };
+  return { deployer, guardian, alice, bob, carol, keeper, lp, token, pool, insurance, engine, lens, ethFeed, btcFeed, libraries };
 }
