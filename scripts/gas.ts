@@ -9,7 +9,7 @@ import { writeFile } from "node:fs/promises";
 import { Wallet, keccak256, toUtf8Bytes, type ContractTransactionResponse } from "ethers";
 import { network } from "hardhat";
 
-import { BTC, ETH, answer, deployProtocol, usd, wad } from "../test/ts/helpers/fixture.js";
+import { BTC, ETH, EXPOSURE_PARAMS, answer, deployProtocol, usd, wad } from "../test/ts/helpers/fixture.js";
 
 const BATCH = 50;
 const { ethers, networkHelpers } = await network.connect();
@@ -23,6 +23,10 @@ async function gasOf(tx: Promise<ContractTransactionResponse>): Promise<number> 
 }
 
 const snapshot: Record<string, number> = {};
+
+// Price impact on, as on a live market (premiums of a few basis points at these sizes).
+await engine.setExposureParams(ETH, { ...EXPOSURE_PARAMS, impactSkewScale: wad(1_000_000) });
+await engine.setExposureParams(BTC, { ...EXPOSURE_PARAMS, impactSkewScale: wad(50_000) });
 
 // Accounts: alice already holds a free balance, as a returning trader would.
 await engine.connect(alice).deposit(usd(100_000));

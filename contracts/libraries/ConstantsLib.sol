@@ -55,8 +55,9 @@ library ConstantsLib {
     /// @dev Pool reserve factor bounds: withdrawals must leave 0% to 100% of open notional in the pool.
     uint256 internal constant MAX_RESERVE_FACTOR = 1e18;
 
-    /// @dev Price impact: the premium over or under the oracle price is clamped to 1%, a rail against a mis-set skew
-    /// scale (governance sets the scale so that normal premiums are a few basis points).
+    /// @dev Price impact: the marginal premium at any skew is clamped to 1% (PricingLib integrates the clamped premium
+    /// along each trade's path), a rail against a mis-set skew scale; governance sets the scale so that normal
+    /// premiums are a few basis points.
     uint256 internal constant MAX_PRICE_IMPACT = 0.01e18;
     /// @dev Impact skew scale bounds when enabled (0 disables impact): 1 to 1e15 units of base asset.
     uint256 internal constant MIN_IMPACT_SKEW_SCALE = 1e18;

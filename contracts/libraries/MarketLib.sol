@@ -9,6 +9,7 @@ import {OracleLib, OracleReading, SequencerConfig} from "../oracle/OracleLib.sol
 import {ConfigLib} from "./ConfigLib.sol";
 import {FixedPointMathLib as FP} from "./FixedPointMathLib.sol";
 import {FundingLib} from "./FundingLib.sol";
+import {PricingLib} from "./PricingLib.sol";
 import {RiskLib} from "./RiskLib.sol";
 
 /// @title MarketLib
@@ -151,7 +152,9 @@ library MarketLib {
     /// aggregates (WAD^2) of |size| * entry price per side and size * funding index over open positions, so
     ///     traders' unrealised PnL = skew * price - (longEntrySum - shortEntrySum)
     ///     funding owed by traders  = skew * index - sizeFundingSum
-    /// and the pool's claim is the funding owed minus the PnL.
+    /// and the pool's claim is the funding owed minus the PnL, less the impact premium that unwinding the skew would
+    /// pay back to traders (PricingLib.unwindPremium36): a premium a trade paid is not the pool's while it can flow
+    /// back, so entering or leaving the pool around a trade gains nothing from it.
     /// Returns what the market's open positions owe the pool (positive) or the pool owes them (negative) at the current
     /// oracle price, in WAD^2 USD (exact), and whether the price was Ok. Without a usable answer the market is marked
     /// at its feed's last positive answer, else at the price of its last priced action. Zero without open interest.
@@ -166,7 +169,8 @@ library MarketLib {
         uint256 price = r.price != 0 ? r.price : m.fundingPrice;
         int256 skew = int256(uint256(m.longOpenInterest)) - int256(uint256(m.shortOpenInterest));
         int256 entrySum = int256(m.longEntrySum) - int256(m.shortEntrySum);
-        value = entrySum - skew * int256(price) + skew * FundingLib.pendingIndex(m) - m.sizeFundingSum;
+        value = entrySum - skew * int256(price) + skew * FundingLib.pendingIndex(m) - m.sizeFundingSum
+            - int256(PricingLib.unwindPremium36(price, skew, m.exposure.impactSkewScale));
         fresh = r.status == OracleStatus.Ok;
     }
 }

@@ -68,12 +68,9 @@ library TradeLib {
         int256 index = FundingLib.accrue(m, price);
         int256 funding = FundingLib.owed(size, index, pos.fundingIndex, RiskLib.WAD * env.scale);
         if (increasing) _requireOpenInterestCap(m, env, market, sizeDelta, price);
-        uint256 execPrice = PricingLib.fillPrice(
-            price,
-            int256(uint256(m.longOpenInterest)) - int256(uint256(m.shortOpenInterest)),
-            sizeDelta,
-            m.exposure.impactSkewScale
-        );
+        int256 skew = int256(uint256(m.longOpenInterest)) - int256(uint256(m.shortOpenInterest));
+        uint256 skewScale = m.exposure.impactSkewScale;
+        uint256 execPrice = PricingLib.fillPrice(price, skew, sizeDelta, skewScale);
         require(
             sizeDelta > 0 ? execPrice <= acceptablePrice : execPrice >= acceptablePrice,
             ITidemarkEngine.PerpSlippage(execPrice, acceptablePrice)

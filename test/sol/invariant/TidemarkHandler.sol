@@ -660,21 +660,35 @@ contract TidemarkHandler is TestUtils {
         }
     }
 
-    /// @dev Reference fill price, written independently of PricingLib: oracle * (1 + (2 skew + delta) / (2 scale)),
-    /// premium clamped to 1%, the impact rounded up when it works against the trader and down when for.
+    /// @dev Reference fill price, written independently of PricingLib: the premium clamp(x / S, -1%, 1%) integrated
+    /// along the trade's skew path, as a rational with denominator 2 S * 10_000 (at most one rounding per end point of
+    /// the integral, then the division by the size rounded against the trader).
     function _fillPrice(uint256 m, int256 delta) internal view returns (uint256) {
         uint256 price = _price(m);
         uint256 scale = engine.exposureParams(_markets[m]).impactSkewScale;
         if (scale == 0) return price;
         (uint256 l, uint256 s) = engine.openInterest(_markets[m]);
-        int256 num = 2 * (int256(l) - int256(s)) + delta;
-        bool up = num > 0;
-        bool against = up == (delta > 0);
-        uint256 n = _abs(num);
-        uint256 d = 2 * scale;
-        if (n * 100 >= d) (n, d) = (1, 100); // clamp at 1%
-        uint256 impact = against ? Math.mulDiv(price, n, d, Math.Rounding.Ceil) : Math.mulDiv(price, n, d);
-        return up ? price + impact : price - impact;
+        int256 s0 = int256(l) - int256(s);
+        int256 cost = int256(_integral(price, s0 + delta, scale, true)) - int256(_integral(price, s0, scale, false));
+        // fill = price + cost / delta: up for a buy, down for a sell.
+        int256 q = cost / delta;
+        if (q * delta != cost) {
+            bool positive = (cost > 0) == (delta > 0);
+            if (delta > 0 && positive) ++q;
+            if (delta < 0 && !positive) --q;
+        }
+        int256 fill = int256(price) + q;
+        return fill > 0 ? uint256(fill) : 0;
+    }
+
+    /// @dev price * integral_0^|x| clamp(t / S, 0, 1%) dt in WAD^2 USD: price x^2 / (2S) while 100 |x| <= S, else
+    /// price (200 |x| - S) / 20_000.
+    function _integral(uint256 price, int256 x, uint256 scale, bool up) internal pure returns (uint256) {
+        uint256 a = _abs(x);
+        if (a * 100 <= scale) {
+            return Math.mulDiv(price * a, a, 2 * scale, up ? Math.Rounding.Ceil : Math.Rounding.Floor);
+        }
+        return Math.mulDiv(price, 200 * a - scale, 20_000, up ? Math.Rounding.Ceil : Math.Rounding.Floor);
     }
 
     /// @dev Close: value = collateral + PnL - fee - funding goes to the free balance; a negative value is covered as

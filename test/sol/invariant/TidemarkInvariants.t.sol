@@ -103,11 +103,14 @@ contract TidemarkInvariantsTest is TidemarkBase {
             (int256 index,, uint256 lastPrice) = engine.fundingState(ids[m]);
             if (price == 0) price = lastPrice;
             uint256 n = engine.openPositionCount(ids[m]);
+            int256 skew;
             for (uint256 i; i < n; ++i) {
                 Position memory p = engine.getPosition(engine.openPositionAt(ids[m], i), ids[m]);
                 int256 size = p.size;
+                skew += size;
                 total += size * (index - p.fundingIndex) - size * (int256(price) - int256(uint256(p.entryPrice)));
             }
+            total -= int256(_unwindPremium(price, skew, engine.exposureParams(ids[m]).impactSkewScale));
         }
         int256 d = int256(WAD * SCALE);
         int256 value = total / d;
@@ -193,6 +196,17 @@ contract TidemarkInvariantsTest is TidemarkBase {
     }
 
     /* ----------------------------------------------------------------- helpers */
+
+    /// @dev Impact premium that unwinding `skew` to zero pays back, WAD^2 USD rounded up, written independently:
+    /// price * min(|s|, c)^2 / (2 S) + price * m * max(|s| - c, 0) with c = m S (m = 1%), as one rational.
+    function _unwindPremium(uint256 price, int256 skew, uint256 scale) internal pure returns (uint256) {
+        if (scale == 0) return 0;
+        uint256 s = skew >= 0 ? uint256(skew) : uint256(-skew);
+        // In units of 1 / (200 * S * WAD): inner = 100 s^2 * WAD ... kept exact via mulDiv on the two regimes.
+        if (s * 100 <= scale) return Math.mulDiv(price * s, s, 2 * scale, Math.Rounding.Ceil);
+        // c = S / 100 may be fractional: price * (c^2 / (2S) + (s - c) / 100) = price * (s / 100 - S / 20000).
+        return Math.mulDiv(price, 200 * s - scale, 20_000, Math.Rounding.Ceil);
+    }
 
     function _allHolders() internal view returns (address[] memory all) {
         address[] memory h = handler.accounts();

@@ -167,3 +167,62 @@ export function planLiquidation(ctx: Ctx, price: bigint): Plan {
 /** Taker fee in token units for trading |sizeDelta| at `price`: ceil(|size| * price * rate / (1e36 * scale)). */
 export const takerFee = (sizeDelta: bigint, price: bigint, rate: bigint, scale: bigint) =>
   divUp(abs(sizeDelta) * price * rate, WAD2 * scale);
+
+/* -------------------------------------------------------------- price impact */
+
+/** Largest premium of a fill price over or under the oracle price: 1% (WAD). */
+export const MAX_PRICE_IMPACT = 10n ** 16n;
+
+/**
+ * Fill price of a trade of `sizeDelta` at oracle `price` from `skew`: the clamped premium min(|x| / S, 1%) integrated
+ * along the skew path, price + price * (Phi(skew + sizeDelta) - Phi(skew)) / sizeDelta, with Phi as in
+ * unwindPremium36 rounded up at the end point and down at the start, then the division rounded up for a buy and down
+ * for a sell (against the trader). While the whole path stays within the clamp point (clampSkew) this equals
+ * price * (1 + (2 skew + sizeDelta) / (2 S)) up to rounding. A fill that would round below zero is 0.
+ */
+export function fillPrice(price: bigint, skew: bigint, sizeDelta: bigint, skewScale: bigint): bigint {
+  if (skewScale === 0n || sizeDelta === 0n) return price;
+  const cost = phi36(price, skew + sizeDelta, skewScale, true) - phi36(price, skew, skewScale, false);
+  const premium = sizeDelta > 0n ? -floorDiv(-cost, sizeDelta) : floorDiv(-cost, -sizeDelta);
+  const fill = price + premium;
+  return fill > 0n ? fill : 0n;
+}
+
+/** What the impact cost a trade (token units): sizeDelta * (fill - price) / (WAD * scale), towards -infinity. */
+export const impactCost = (sizeDelta: bigint, fill: bigint, price: bigint, scale: bigint) =>
+  floorDiv(sizeDelta * (fill - price), WAD * scale);
+
+/* ------------------------------------------------------ clamp point and unwind premium */
+
+/**
+ * The clamp point: the |skew| (WAD base units) at which the marginal premium |skew| / skewScale reaches the 1% clamp,
+ * MAX_PRICE_IMPACT * skewScale / WAD rounded down. Up to it the premium is linear in the skew; beyond it each further
+ * unit of skew pays (or earns back) the flat 1%. Not a limit: opens may take the skew anywhere.
+ */
+export const clampSkew = (skewScale: bigint) => (MAX_PRICE_IMPACT * skewScale) / WAD;
+
+/** |skew| is beyond the clamp point, compared exactly: |skew| / skewScale > 1%. Never with impact disabled (scale 0). */
+export const beyondClamp = (skew: bigint, skewScale: bigint) =>
+  skewScale !== 0n && abs(skew) * WAD > MAX_PRICE_IMPACT * skewScale;
+
+/**
+ * What unwinding a market's whole `skew` to zero at `price` pays back to traders through price impact, WAD^2 USD
+ * rounded up once: price times the integral over x in [0, |skew|] of the clamped marginal premium min(x / S, m), with
+ * m = MAX_PRICE_IMPACT / WAD = 1% and S = skewScale, kept as one exact fraction. With the clamp point r = m * S:
+ *   |skew| <= r:  price * skew^2 / (2 S)
+ *   |skew| >  r:  price * (r^2 / (2 S) + m * (|skew| - r)) = price * (m * |skew| - m^2 * S / 2)
+ * `skewScale` 0 (impact disabled) or a zero skew: 0.
+ */
+export function unwindPremium36(price: bigint, skew: bigint, skewScale: bigint): bigint {
+  if (skewScale === 0n) return 0n;
+  return phi36(price, skew, skewScale, true);
+}
+
+/** price * Phi(x) in WAD^2 USD, rounded up or down once (see unwindPremium36 for the two pieces). */
+export function phi36(price: bigint, x: bigint, skewScale: bigint, up: boolean): bigint {
+  const s = abs(x);
+  const m = MAX_PRICE_IMPACT;
+  const [num, den] =
+    s * WAD <= m * skewScale ? [price * s * s, 2n * skewScale] : [price * (2n * m * s * WAD - m * m * skewScale), 2n * WAD * WAD];
+  return up ? divUp(num, den) : num / den;
+}
