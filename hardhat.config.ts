@@ -12,7 +12,11 @@ export default defineConfig({
   plugins: [hardhatToolboxMochaEthersPlugin],
   solidity: {
     // Chainlink's own mock aggregator, used as price feed and sequencer feed in tests and local deployments.
-    npmFilesToBuild: ["@chainlink/contracts/src/v0.8/tests/MockV3Aggregator.sol"],
+    // OpenZeppelin's TimelockController holds the admin and governor roles in every deployment.
+    npmFilesToBuild: [
+      "@chainlink/contracts/src/v0.8/tests/MockV3Aggregator.sol",
+      "@openzeppelin/contracts/governance/TimelockController.sol",
+    ],
     profiles: {
       // The engine's liquidation path holds more live values than the legacy pipeline's 16 stack slots, so both
       // profiles compile through viaIR, which needs the optimizer. The default profile keeps it minimal for fast

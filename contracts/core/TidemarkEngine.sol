@@ -262,7 +262,7 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
 
     /// @inheritdoc ITidemarkEngine
     function setReserveFactor(uint256 reserveFactor_) external onlyRole(GOVERNOR_ROLE) {
-        ConfigLib.validateReserveFactor(reserveFactor_);
+        ConfigLib.validateReserveFactor(reserveFactor, reserveFactor_);
         require(reserveFactor_ != reserveFactor, PerpParameterUnchanged());
         reserveFactor = reserveFactor_;
         emit ReserveFactorSet(reserveFactor_);

@@ -64,6 +64,8 @@ interface ITidemarkEngine {
     error PerpLengthMismatch(uint256 accounts, uint256 markets);
     /// @notice Thrown when a governed parameter is outside its hard bounds.
     error PerpParameterOutOfBounds(bytes32 parameter, uint256 value, uint256 min, uint256 max);
+    /// @notice Thrown when a rate would change by more than its maximum step in one governance action (ConstantsLib).
+    error PerpParameterStepTooLarge(bytes32 parameter, uint256 current, uint256 proposed, uint256 maxStep);
     /// @notice Thrown when tier `index` breaks the tier rules: floors strictly increasing from 0, rates
     /// non-decreasing, MMR < IMR.
     error PerpInvalidTier(uint256 index);

@@ -43,6 +43,7 @@ library ConfigLib {
     /// @notice Replaces a listed market's tiers. Emits MarginTiersSet.
     function setMarginTiers(Market storage m, MarketId market, Tier[] calldata tiers) external {
         validateTiers(tiers);
+        _validateTierStep(m.tiers, tiers);
         validateLiquidationCost(m.params, tiers);
         require(keccak256(abi.encode(tiers)) != keccak256(abi.encode(m.tiers)), ITidemarkEngine.PerpParameterUnchanged());
         _writeTiers(m, tiers);
@@ -52,6 +53,10 @@ library ConfigLib {
     /// @notice Replaces a listed market's fee and liquidation parameters. Emits RiskParamsSet.
     function setRiskParams(Market storage m, MarketId market, RiskParams calldata params) external {
         validateRiskParams(params);
+        RiskParams memory old = m.params;
+        _step("takerFeeRate", old.takerFeeRate, params.takerFeeRate, C.MAX_FEE_RATE_STEP);
+        _step("liquidationFeeRate", old.liquidationFeeRate, params.liquidationFeeRate, C.MAX_FEE_RATE_STEP);
+        _step("liquidationPenaltyRate", old.liquidationPenaltyRate, params.liquidationPenaltyRate, C.MAX_PENALTY_RATE_STEP);
         validateLiquidationCost(params, m.tiers);
         require(
             keccak256(abi.encode(params)) != keccak256(abi.encode(m.params)), ITidemarkEngine.PerpParameterUnchanged()
@@ -76,6 +81,7 @@ library ConfigLib {
         _bound("skewScale", params.skewScale, C.MIN_SKEW_SCALE, C.MAX_SKEW_SCALE);
         _bound("maxFundingRatePerDay", params.maxFundingRatePerDay, 0, C.MAX_FUNDING_RATE_PER_DAY);
         FundingParams memory old = m.funding;
+        _step("maxFundingRatePerDay", old.maxFundingRatePerDay, params.maxFundingRatePerDay, C.MAX_FUNDING_RATE_STEP);
         require(
             params.skewScale != old.skewScale || params.maxFundingRatePerDay != old.maxFundingRatePerDay,
             ITidemarkEngine.PerpParameterUnchanged()
@@ -181,8 +187,34 @@ library ConfigLib {
         _bound("gracePeriod", gracePeriod, 0, C.MAX_GRACE_PERIOD);
     }
 
-    function validateReserveFactor(uint256 reserveFactor) internal pure {
-        _bound("reserveFactor", reserveFactor, 0, C.MAX_RESERVE_FACTOR);
+    /// @notice Reserve factor bounds and step from the current value.
+    function validateReserveFactor(uint256 current, uint256 proposed) internal pure {
+        _bound("reserveFactor", proposed, 0, C.MAX_RESERVE_FACTOR);
+        _step("reserveFactor", current, proposed, C.MAX_RESERVE_FACTOR_STEP);
+    }
+
+    /// @dev Each margin rate, as a function of notional, may move by at most MAX_MARGIN_RATE_STEP at every notional.
+    /// Both tables are step functions, so comparing them at every floor of either table covers every notional.
+    function _validateTierStep(Tier[] memory cur, Tier[] memory next) private pure {
+        for (uint256 i; i < cur.length + next.length; ++i) {
+            uint256 n = i < cur.length ? cur[i].notionalFloor : next[i - cur.length].notionalFloor;
+            (uint256 imr0, uint256 mmr0) = _ratesAt(cur, n);
+            (uint256 imr1, uint256 mmr1) = _ratesAt(next, n);
+            _step("imr", imr0, imr1, C.MAX_MARGIN_RATE_STEP);
+            _step("mmr", mmr0, mmr1, C.MAX_MARGIN_RATE_STEP);
+        }
+    }
+
+    /// @dev Marginal rates of the tier containing notional `n` (floors strictly increase from 0).
+    function _ratesAt(Tier[] memory tiers, uint256 n) private pure returns (uint256 imr, uint256 mmr) {
+        for (uint256 i; i < tiers.length && tiers[i].notionalFloor <= n; ++i) {
+            (imr, mmr) = (tiers[i].imr, tiers[i].mmr);
+        }
+    }
+
+    function _step(bytes32 name, uint256 current, uint256 proposed, uint256 maxStep) private pure {
+        uint256 change = proposed > current ? proposed - current : current - proposed;
+        require(change <= maxStep, ITidemarkEngine.PerpParameterStepTooLarge(name, current, proposed, maxStep));
     }
 
     function _bound(bytes32 name, uint256 value, uint256 min, uint256 max) private pure {

@@ -64,4 +64,17 @@ library ConstantsLib {
     uint256 internal constant MAX_IMPACT_SKEW_SCALE = 1e33;
     /// @dev Highest open-interest cap per side: 10 times the pool's assets.
     uint256 internal constant MAX_OPEN_INTEREST_RATIO = 10e18;
+
+    /// @dev Largest change of a rate in one governance action (the timelock delay applies to each action), so a
+    /// mistaken or hostile proposal cannot reprice every position at once. Bounds above still apply.
+    /// IMR and MMR: 1 percentage point at any notional (compared tier by tier over both tables' breakpoints).
+    uint256 internal constant MAX_MARGIN_RATE_STEP = 0.01e18;
+    /// @dev Taker fee and keeper reward rate: 10 basis points per change.
+    uint256 internal constant MAX_FEE_RATE_STEP = 0.001e18;
+    /// @dev Liquidation penalty rate: 50 basis points per change.
+    uint256 internal constant MAX_PENALTY_RATE_STEP = 0.005e18;
+    /// @dev Maximum funding rate: 1 percentage point per day per change.
+    uint256 internal constant MAX_FUNDING_RATE_STEP = 0.01e18;
+    /// @dev Pool reserve factor: 10 percentage points per change.
+    uint256 internal constant MAX_RESERVE_FACTOR_STEP = 0.1e18;
 }

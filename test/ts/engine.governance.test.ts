@@ -2,7 +2,18 @@ import { expect } from "chai";
 import { network } from "hardhat";
 
 import { deployProtocol, ETH, BTC, RISK_PARAMS, TIERS, HEARTBEAT, oracleConfig, usd, wad } from "./helpers/fixture.js";
-import { configSnapshot, riskTuple, tierTuple, type TierLike } from "./helpers/engine-helpers.js";
+import {
+  MAX_FEE_RATE_STEP,
+  MAX_FUNDING_RATE_STEP,
+  MAX_MARGIN_RATE_STEP,
+  MAX_PENALTY_RATE_STEP,
+  MAX_RESERVE_FACTOR_STEP,
+  configSnapshot,
+  governInSteps,
+  riskTuple,
+  tierTuple,
+  type TierLike,
+} from "./helpers/engine-helpers.js";
 
 const { ethers, networkHelpers } = await network.create();
 
@@ -107,6 +118,8 @@ describe("TidemarkEngine: governance", function () {
         { notionalFloor: 0n, imr: wad("0.02"), mmr: wad("0.01") },
         { notionalFloor: wad(100_000), imr: wad("0.1"), mmr: wad("0.05") },
       ];
+      // Rates move at most MAX_MARGIN_RATE_STEP per call: approach the table in allowed steps, then the last call.
+      await governInSteps(engine, { market: ETH, marginTiers: tiers }, { leaveLastStep: true });
       await expect(engine.setMarginTiers(ETH, tiers)).to.emit(engine, "MarginTiersSet").withArgs(ETH, tiers.map(tierTuple));
       expect(await engine.marginTiers(ETH)).to.deep.equal(tiers.map(tierTuple));
       expect(await engine.marginTiers(BTC)).to.deep.equal(TIERS.map(tierTuple));
@@ -114,7 +127,9 @@ describe("TidemarkEngine: governance", function () {
 
     it("a new tier table changes the initial margin of new positions", async function () {
       const { engine, alice } = await networkHelpers.loadFixture(governanceFixture);
-      await engine.setMarginTiers(ETH, [{ notionalFloor: 0n, imr: wad("0.1"), mmr: wad("0.05") }]);
+      const tiers = [{ notionalFloor: 0n, imr: wad("0.1"), mmr: wad("0.05") }];
+      await governInSteps(engine, { market: ETH, marginTiers: tiers }); // 1% IMR to 10%: nine calls
+      expect(await engine.marginTiers(ETH)).to.deep.equal(tiers.map(tierTuple));
       await engine.connect(alice).deposit(usd(10_000));
       // 10 ETH at 3,000: IM 10% = 3,000 USD; 3,030 - 15 fee - 15 closing fee = 3,000 passes, one unit less fails.
       await expect(engine.connect(alice).modifyPosition(ETH, wad(10), usd(3_030) - 1n, wad(3_000)))
@@ -179,11 +194,15 @@ describe("TidemarkEngine: governance", function () {
       await engine.connect(alice).deposit(usd(1_000));
       await engine.connect(alice).modifyPosition(ETH, wad(10), usd(1_000), wad(3_000));
       expect(await engine.reservedAssets()).to.equal(usd(6_000));
+      // The factor moves at most MAX_RESERVE_FACTOR_STEP per call: each large move approaches in allowed steps first.
+      await governInSteps(engine, { reserveFactor: wad("0.5") }, { leaveLastStep: true });
       await expect(engine.setReserveFactor(wad("0.5"))).to.emit(engine, "ReserveFactorSet").withArgs(wad("0.5"));
       expect(await engine.reserveFactor()).to.equal(wad("0.5"));
       expect(await engine.reservedAssets()).to.equal(usd(15_000));
+      await governInSteps(engine, { reserveFactor: 0n }, { leaveLastStep: true });
       await expect(engine.setReserveFactor(0)).to.emit(engine, "ReserveFactorSet").withArgs(0);
       expect(await engine.reservedAssets()).to.equal(0n);
+      await governInSteps(engine, { reserveFactor: wad(1) }, { leaveLastStep: true });
       await expect(engine.setReserveFactor(wad(1))).to.emit(engine, "ReserveFactorSet").withArgs(wad(1));
       expect(await engine.reservedAssets()).to.equal(usd(30_000));
     });
@@ -237,7 +256,8 @@ describe("TidemarkEngine: governance", function () {
       await g.setGlobalPaused(true);
       await expect(g.setGlobalPaused(true)).to.be.revertedWithCustomError(engine, "PerpParameterUnchanged");
       const tiers = [{ notionalFloor: 0n, imr: wad("0.02"), mmr: wad("0.01") }];
-      await engine.setMarginTiers(BTC, tiers);
+      await governInSteps(engine, { market: BTC, marginTiers: tiers }); // 5% IMR above 1M to 2%: in steps
+      expect(await engine.marginTiers(BTC)).to.deep.equal(tiers.map(tierTuple));
       await expect(engine.setMarginTiers(BTC, tiers)).to.be.revertedWithCustomError(engine, "PerpParameterUnchanged");
     });
   });
@@ -331,6 +351,8 @@ describe("TidemarkEngine: governance", function () {
       ];
       for (const change of accepted) {
         const p = { ...RISK_PARAMS, ...change };
+        // Fee rates move at most MAX_FEE_RATE_STEP per call: approach in allowed steps, then the last call.
+        await governInSteps(engine, { market: ETH, riskParams: p }, { leaveLastStep: true });
         await expect(engine.setRiskParams(ETH, p)).to.emit(engine, "RiskParamsSet").withArgs(ETH, riskTuple(p));
         expect(await engine.riskParams(ETH)).to.deep.equal(riskTuple(p));
       }
@@ -342,9 +364,7 @@ describe("TidemarkEngine: governance", function () {
       // target 1.25 * mmr0 0.5% = 0.625%; 0.425% + 0.2% = 0.625% is not strictly below.
       const freed = wad("0.00625");
       const atLimit = { ...RISK_PARAMS, liquidationFeeRate: wad("0.00425") };
-      await expect(engine.setRiskParams(ETH, atLimit))
-        .to.be.revertedWithCustomError(engine, "PerpLiquidationCostTooHigh")
-        .withArgs(freed, freed);
+      // Listing is not step-limited: the cost check is reached directly.
       await expect(engine.listMarket(SOL, oracleConfig(await solFeed.getAddress()), atLimit, TIERS))
         .to.be.revertedWithCustomError(engine, "PerpLiquidationCostTooHigh")
         .withArgs(freed, freed);
@@ -359,6 +379,16 @@ describe("TidemarkEngine: governance", function () {
         .to.be.revertedWithCustomError(engine, "PerpLiquidationCostTooHigh")
         .withArgs(wad("0.003"), wad("0.003"));
       expect(await configSnapshot(engine, ALL)).to.deep.equal(before);
+
+      // setRiskParams moves the keeper rate at most MAX_FEE_RATE_STEP per call (0.1% to 0.425% is 3.25 steps):
+      // approach the limit in allowed steps, each leaving the cost below target * mmr0, then the last step reaches it.
+      await governInSteps(engine, { market: ETH, riskParams: atLimit }, { leaveLastStep: true });
+      const approached = await configSnapshot(engine, ALL);
+      expect((await engine.riskParams(ETH)).liquidationFeeRate >= wad("0.00425") - MAX_FEE_RATE_STEP).to.equal(true);
+      await expect(engine.setRiskParams(ETH, atLimit))
+        .to.be.revertedWithCustomError(engine, "PerpLiquidationCostTooHigh")
+        .withArgs(freed, freed);
+      expect(await configSnapshot(engine, ALL)).to.deep.equal(approached);
 
       // One wei below the limit is accepted.
       const below = { ...RISK_PARAMS, liquidationFeeRate: wad("0.00425") - 1n };
@@ -517,6 +547,8 @@ describe("TidemarkEngine: governance", function () {
 
       // Eight tiers with equal rates (non-decreasing) are accepted.
       const eight = nine.slice(0, 8);
+      // The 5% IMR above 1M falls to 2%: approach in steps of MAX_MARGIN_RATE_STEP, then the last call.
+      await governInSteps(engine, { market: ETH, marginTiers: eight }, { leaveLastStep: true });
       await expect(engine.setMarginTiers(ETH, eight)).to.emit(engine, "MarginTiersSet").withArgs(ETH, eight.map(tierTuple));
       expect(await engine.marginTiers(ETH)).to.deep.equal(eight.map(tierTuple));
     });
@@ -533,8 +565,382 @@ describe("TidemarkEngine: governance", function () {
         { notionalFloor: 0n, imr: wad("0.002"), mmr: MIN_MMR },
         { notionalFloor: wad(1_000), imr: MAX_IMR, mmr: MAX_MMR },
       ];
+      // Rates move at most MAX_MARGIN_RATE_STEP per call at every notional: approach in steps, then the last call.
+      await governInSteps(engine, { market: ETH, marginTiers: tiers }, { leaveLastStep: true });
       await expect(engine.setMarginTiers(ETH, tiers)).to.emit(engine, "MarginTiersSet").withArgs(ETH, tiers.map(tierTuple));
       expect(await engine.marginTiers(ETH)).to.deep.equal(tiers.map(tierTuple));
+    });
+  });
+
+  describe("rate steps", function () {
+    const STEP = "PerpParameterStepTooLarge";
+    const fundingOf = async (engine: any, market: string) => {
+      const f = await engine.fundingParams(market);
+      return [f.skewScale, f.maxFundingRatePerDay];
+    };
+
+    // setRiskParams: each rate is compared with the market's current value. The target health factor is raised to 3
+    // first (bounds-only, one call), so a full step up of any rate keeps the liquidation cost below 3 * 0.5%.
+    const riskRates: [keyof Risk, bigint, string][] = [
+      ["takerFeeRate", MAX_FEE_RATE_STEP, "MAX_FEE_RATE_STEP"],
+      ["liquidationFeeRate", MAX_FEE_RATE_STEP, "MAX_FEE_RATE_STEP"],
+      ["liquidationPenaltyRate", MAX_PENALTY_RATE_STEP, "MAX_PENALTY_RATE_STEP"],
+    ];
+    for (const [field, step, stepName] of riskRates) {
+      it(`${field} moves exactly ${stepName} either way; one wei more reverts and changes nothing`, async function () {
+        const { engine } = await networkHelpers.loadFixture(governanceFixture);
+        const base: Risk = { ...RISK_PARAMS, targetHealthFactor: wad(3) };
+        await engine.setRiskParams(ETH, base);
+        const v0 = base[field];
+        expect(v0 > 0n).to.equal(true); // one wei past a full step down stays in bounds
+        const name = b32(field);
+
+        let before = await configSnapshot(engine, ALL);
+        await expect(engine.setRiskParams(ETH, { ...base, [field]: v0 + step + 1n }))
+          .to.be.revertedWithCustomError(engine, STEP)
+          .withArgs(name, v0, v0 + step + 1n, step);
+        expect(await configSnapshot(engine, ALL)).to.deep.equal(before);
+
+        const up = { ...base, [field]: v0 + step };
+        await expect(engine.setRiskParams(ETH, up)).to.emit(engine, "RiskParamsSet").withArgs(ETH, riskTuple(up));
+        expect(await engine.riskParams(ETH)).to.deep.equal(riskTuple(up));
+
+        before = await configSnapshot(engine, ALL);
+        await expect(engine.setRiskParams(ETH, { ...base, [field]: v0 - 1n }))
+          .to.be.revertedWithCustomError(engine, STEP)
+          .withArgs(name, v0 + step, v0 - 1n, step);
+        expect(await configSnapshot(engine, ALL)).to.deep.equal(before);
+
+        await expect(engine.setRiskParams(ETH, base)).to.emit(engine, "RiskParamsSet").withArgs(ETH, riskTuple(base));
+        expect(await engine.riskParams(ETH)).to.deep.equal(riskTuple(base));
+        // The step is per market: BTC kept its own values throughout.
+        expect(await engine.riskParams(BTC)).to.deep.equal(riskTuple(RISK_PARAMS));
+      });
+    }
+
+    it("the three risk rates are limited each on its own: all may move a full step in one call", async function () {
+      const { engine } = await networkHelpers.loadFixture(governanceFixture);
+      const base: Risk = { ...RISK_PARAMS, targetHealthFactor: wad(3) };
+      await engine.setRiskParams(ETH, base);
+      const up: Risk = {
+        ...base,
+        takerFeeRate: base.takerFeeRate + MAX_FEE_RATE_STEP,
+        liquidationFeeRate: base.liquidationFeeRate + MAX_FEE_RATE_STEP,
+        liquidationPenaltyRate: base.liquidationPenaltyRate + MAX_PENALTY_RATE_STEP,
+      };
+      await expect(engine.setRiskParams(ETH, up)).to.emit(engine, "RiskParamsSet").withArgs(ETH, riskTuple(up));
+      await expect(engine.setRiskParams(ETH, base)).to.emit(engine, "RiskParamsSet").withArgs(ETH, riskTuple(base));
+      expect(await engine.riskParams(ETH)).to.deep.equal(riskTuple(base));
+    });
+
+    it("maxFundingRatePerDay moves exactly MAX_FUNDING_RATE_STEP either way; one wei more reverts and changes nothing", async function () {
+      const { engine } = await networkHelpers.loadFixture(governanceFixture);
+      const name = b32("maxFundingRatePerDay");
+      const step = MAX_FUNDING_RATE_STEP;
+      const S = wad(100);
+      const set = (rate: bigint) => engine.setFundingParams(ETH, { skewScale: S, maxFundingRatePerDay: rate });
+      // A listed market starts with funding off: the first rate is a step from 0.
+      await expect(set(step + 1n)).to.be.revertedWithCustomError(engine, STEP).withArgs(name, 0n, step + 1n, step);
+      expect(await fundingOf(engine, ETH)).to.deep.equal([0n, 0n]);
+      await expect(set(step)).to.emit(engine, "FundingParamsSet").withArgs(ETH, [S, step]);
+      await expect(set(2n * step)).to.emit(engine, "FundingParamsSet").withArgs(ETH, [S, 2n * step]);
+      expect(await fundingOf(engine, ETH)).to.deep.equal([S, 2n * step]);
+
+      await expect(set(3n * step + 1n))
+        .to.be.revertedWithCustomError(engine, STEP)
+        .withArgs(name, 2n * step, 3n * step + 1n, step);
+      await expect(set(step - 1n))
+        .to.be.revertedWithCustomError(engine, STEP)
+        .withArgs(name, 2n * step, step - 1n, step);
+      // A skew scale change in the same call does not excuse the rate's step.
+      await expect(engine.setFundingParams(ETH, { skewScale: wad(5), maxFundingRatePerDay: 0n }))
+        .to.be.revertedWithCustomError(engine, STEP)
+        .withArgs(name, 2n * step, 0n, step);
+      expect(await fundingOf(engine, ETH)).to.deep.equal([S, 2n * step]);
+
+      await expect(set(step)).to.emit(engine, "FundingParamsSet").withArgs(ETH, [S, step]);
+      await expect(set(0n)).to.emit(engine, "FundingParamsSet").withArgs(ETH, [S, 0n]);
+      expect(await fundingOf(engine, ETH)).to.deep.equal([S, 0n]);
+      expect(await fundingOf(engine, BTC)).to.deep.equal([0n, 0n]);
+    });
+
+    it("reserveFactor moves exactly MAX_RESERVE_FACTOR_STEP either way; one wei more reverts and changes nothing", async function () {
+      const { engine } = await networkHelpers.loadFixture(governanceFixture);
+      const name = b32("reserveFactor");
+      const step = MAX_RESERVE_FACTOR_STEP;
+      const r0 = wad("0.2");
+      expect(await engine.reserveFactor()).to.equal(r0);
+      await expect(engine.setReserveFactor(r0 + step + 1n))
+        .to.be.revertedWithCustomError(engine, STEP)
+        .withArgs(name, r0, r0 + step + 1n, step);
+      await expect(engine.setReserveFactor(r0 - step - 1n))
+        .to.be.revertedWithCustomError(engine, STEP)
+        .withArgs(name, r0, r0 - step - 1n, step);
+      expect(await engine.reserveFactor()).to.equal(r0);
+
+      await expect(engine.setReserveFactor(r0 + step)).to.emit(engine, "ReserveFactorSet").withArgs(r0 + step);
+      expect(await engine.reserveFactor()).to.equal(r0 + step);
+      await expect(engine.setReserveFactor(r0 - 1n))
+        .to.be.revertedWithCustomError(engine, STEP)
+        .withArgs(name, r0 + step, r0 - 1n, step);
+      expect(await engine.reserveFactor()).to.equal(r0 + step);
+      await expect(engine.setReserveFactor(r0)).to.emit(engine, "ReserveFactorSet").withArgs(r0);
+      await expect(engine.setReserveFactor(r0 - step)).to.emit(engine, "ReserveFactorSet").withArgs(r0 - step);
+      expect(await engine.reserveFactor()).to.equal(r0 - step);
+    });
+
+    // setMarginTiers, same floors: the 1M tier (5% / 2.5%) moves on its own; the lower tiers keep the table valid.
+    for (const field of ["imr", "mmr"] as const) {
+      it(`a tier's ${field} moves exactly MAX_MARGIN_RATE_STEP either way; one wei more reverts ("${field}", current, proposed)`, async function () {
+        const { engine } = await networkHelpers.loadFixture(governanceFixture);
+        const last = TIERS.length - 1;
+        const withLast = (v: bigint) => TIERS.map((t, i) => (i === last ? { ...t, [field]: v } : t));
+        const v0 = TIERS[last][field];
+        const step = MAX_MARGIN_RATE_STEP;
+
+        let before = await configSnapshot(engine, ALL);
+        await expect(engine.setMarginTiers(ETH, withLast(v0 + step + 1n)))
+          .to.be.revertedWithCustomError(engine, STEP)
+          .withArgs(b32(field), v0, v0 + step + 1n, step);
+        expect(await configSnapshot(engine, ALL)).to.deep.equal(before);
+
+        const up = withLast(v0 + step);
+        await expect(engine.setMarginTiers(ETH, up)).to.emit(engine, "MarginTiersSet").withArgs(ETH, up.map(tierTuple));
+        expect(await engine.marginTiers(ETH)).to.deep.equal(up.map(tierTuple));
+
+        before = await configSnapshot(engine, ALL);
+        await expect(engine.setMarginTiers(ETH, withLast(v0 - 1n)))
+          .to.be.revertedWithCustomError(engine, STEP)
+          .withArgs(b32(field), v0 + step, v0 - 1n, step);
+        expect(await configSnapshot(engine, ALL)).to.deep.equal(before);
+
+        await expect(engine.setMarginTiers(ETH, TIERS))
+          .to.emit(engine, "MarginTiersSet")
+          .withArgs(ETH, TIERS.map(tierTuple));
+        expect(await engine.marginTiers(ETH)).to.deep.equal(TIERS.map(tierTuple));
+        expect(await engine.marginTiers(BTC)).to.deep.equal(TIERS.map(tierTuple));
+      });
+    }
+
+    it("every tier's imr and mmr may move a full step in one call", async function () {
+      const { engine } = await networkHelpers.loadFixture(governanceFixture);
+      const up = TIERS.map((t) => ({ ...t, imr: t.imr + MAX_MARGIN_RATE_STEP, mmr: t.mmr + MAX_MARGIN_RATE_STEP }));
+      await expect(engine.setMarginTiers(ETH, up)).to.emit(engine, "MarginTiersSet").withArgs(ETH, up.map(tierTuple));
+      await expect(engine.setMarginTiers(ETH, TIERS))
+        .to.emit(engine, "MarginTiersSet")
+        .withArgs(ETH, TIERS.map(tierTuple));
+      expect(await engine.marginTiers(ETH)).to.deep.equal(TIERS.map(tierTuple));
+    });
+
+    describe("tier tables with different floors are compared at every floor of both", function () {
+      const tier = (floor: number, imr: string, mmr: string): TierLike => ({
+        notionalFloor: wad(floor),
+        imr: wad(imr),
+        mmr: wad(mmr),
+      });
+      // 1% / 2% / 3% IMR from 0, 100k and 200k; listed on SOL directly (listing is not step-limited).
+      const BASE = [tier(0, "0.01", "0.005"), tier(100_000, "0.02", "0.01"), tier(200_000, "0.03", "0.015")];
+
+      async function solFixture() {
+        const f = await governanceFixture();
+        await f.engine.listMarket(SOL, oracleConfig(await f.solFeed.getAddress()), RISK_PARAMS, BASE);
+        return f;
+      }
+
+      /** setMarginTiers(SOL, tiers) reverts PerpParameterStepTooLarge(name, current, proposed) and changes nothing. */
+      async function expectStep(engine: any, tiers: TierLike[], name: string, current: bigint, proposed: bigint) {
+        const before = await configSnapshot(engine, ALL);
+        await expect(engine.setMarginTiers(SOL, tiers))
+          .to.be.revertedWithCustomError(engine, STEP)
+          .withArgs(b32(name), current, proposed, MAX_MARGIN_RATE_STEP);
+        expect(await configSnapshot(engine, ALL)).to.deep.equal(before);
+      }
+
+      it("moving floors down so that notional 50k jumps two tiers (1% to 3%) reverts at the new floor", async function () {
+        const { engine } = await networkHelpers.loadFixture(solFixture);
+        // Every tier keeps its rates, and at the old floors (0, 100k, 200k) no rate moves more than a step; at the new
+        // floor 50k, the rate goes from tier 0's 1% to tier 2's 3%.
+        const lower = [tier(0, "0.01", "0.005"), tier(10_000, "0.02", "0.01"), tier(50_000, "0.03", "0.015")];
+        await expectStep(engine, lower, "imr", wad("0.01"), wad("0.03"));
+        // Moving them one tier's worth is accepted: 10k and 100k each rise by one step.
+        const oneTier = [tier(0, "0.01", "0.005"), tier(10_000, "0.02", "0.01"), tier(100_000, "0.03", "0.015")];
+        await expect(engine.setMarginTiers(SOL, oneTier))
+          .to.emit(engine, "MarginTiersSet")
+          .withArgs(SOL, oneTier.map(tierTuple));
+        expect(await engine.marginTiers(SOL)).to.deep.equal(oneTier.map(tierTuple));
+      });
+
+      it("moving floors up so that notional 200k falls two tiers (3% to 1%) reverts at the old floor", async function () {
+        const { engine } = await networkHelpers.loadFixture(solFixture);
+        // At the new floors (250k, 300k) and at 100k the change is at most a step; at the old floor 200k it is two.
+        const higher = [tier(0, "0.01", "0.005"), tier(250_000, "0.02", "0.01"), tier(300_000, "0.03", "0.015")];
+        await expectStep(engine, higher, "imr", wad("0.03"), wad("0.01"));
+        const oneTier = [tier(0, "0.01", "0.005"), tier(200_000, "0.02", "0.01"), tier(300_000, "0.03", "0.015")];
+        await expect(engine.setMarginTiers(SOL, oneTier))
+          .to.emit(engine, "MarginTiersSet")
+          .withArgs(SOL, oneTier.map(tierTuple));
+      });
+
+      it("an added tier is checked at its own floor (imr and mmr)", async function () {
+        const { engine } = await networkHelpers.loadFixture(solFixture);
+        // From 1M the old table's rates are tier 2's (3% / 1.5%).
+        const mmrTooFar = [...BASE, { notionalFloor: wad(1_000_000), imr: wad("0.04"), mmr: wad("0.025") + 1n }];
+        await expectStep(engine, mmrTooFar, "mmr", wad("0.015"), wad("0.025") + 1n);
+        const imrTooFar = [...BASE, { notionalFloor: wad(1_000_000), imr: wad("0.04") + 1n, mmr: wad("0.02") }];
+        await expectStep(engine, imrTooFar, "imr", wad("0.03"), wad("0.04") + 1n);
+        const added = [...BASE, tier(1_000_000, "0.04", "0.025")];
+        await expect(engine.setMarginTiers(SOL, added))
+          .to.emit(engine, "MarginTiersSet")
+          .withArgs(SOL, added.map(tierTuple));
+        expect(await engine.marginTiers(SOL)).to.deep.equal(added.map(tierTuple));
+      });
+
+      it("a removed tier is checked at its old floor", async function () {
+        const { engine } = await networkHelpers.loadFixture(solFixture);
+        // Dropping the 100k and 200k tiers: at 200k the rate would fall from 3% to 1%.
+        await expectStep(engine, [tier(0, "0.01", "0.005")], "imr", wad("0.03"), wad("0.01"));
+        // Dropping only the 100k tier: 2% to 1% there, one step.
+        const removed = [tier(0, "0.01", "0.005"), tier(200_000, "0.03", "0.015")];
+        await expect(engine.setMarginTiers(SOL, removed))
+          .to.emit(engine, "MarginTiersSet")
+          .withArgs(SOL, removed.map(tierTuple));
+        expect(await engine.marginTiers(SOL)).to.deep.equal(removed.map(tierTuple));
+      });
+    });
+
+    it("bounds and tier shape are checked before the step, the step before the liquidation cost", async function () {
+      const { engine, solFeed } = await networkHelpers.loadFixture(governanceFixture);
+      await engine.listMarket(SOL, oracleConfig(await solFeed.getAddress()), RISK_PARAMS, [
+        { notionalFloor: 0n, imr: wad("0.1"), mmr: wad("0.05") },
+      ]);
+      const before = await configSnapshot(engine, ALL);
+      // Out of bounds and too far: the bound.
+      await expect(engine.setRiskParams(ETH, { ...RISK_PARAMS, takerFeeRate: wad("0.01") + 1n }))
+        .to.be.revertedWithCustomError(engine, "PerpParameterOutOfBounds")
+        .withArgs(b32("takerFeeRate"), wad("0.01") + 1n, 0n, wad("0.01"));
+      await expect(engine.setFundingParams(ETH, { skewScale: wad(100), maxFundingRatePerDay: wad("0.05") + 1n }))
+        .to.be.revertedWithCustomError(engine, "PerpParameterOutOfBounds")
+        .withArgs(b32("maxFundingRatePerDay"), wad("0.05") + 1n, 0n, wad("0.05"));
+      await expect(engine.setReserveFactor(wad(1) + 1n))
+        .to.be.revertedWithCustomError(engine, "PerpParameterOutOfBounds")
+        .withArgs(b32("reserveFactor"), wad(1) + 1n, 0n, wad(1));
+      // An invalid table far from the current one: the tier rule.
+      await expect(engine.setMarginTiers(ETH, [{ notionalFloor: 0n, imr: wad("0.5"), mmr: wad("0.5") }]))
+        .to.be.revertedWithCustomError(engine, "PerpInvalidTier")
+        .withArgs(0n);
+      // Too far and too costly (keeper 1% + penalty 0.2% >= 1.25 * 0.5%): the step.
+      await expect(engine.setRiskParams(ETH, { ...RISK_PARAMS, liquidationFeeRate: wad("0.01") }))
+        .to.be.revertedWithCustomError(engine, STEP)
+        .withArgs(b32("liquidationFeeRate"), wad("0.001"), wad("0.01"), MAX_FEE_RATE_STEP);
+      // mmr0 5% to 0.1% (cost 0.3% >= 1.25 * 0.1%): the step.
+      await expect(engine.setMarginTiers(SOL, [{ notionalFloor: 0n, imr: wad("0.1"), mmr: MIN_MMR }]))
+        .to.be.revertedWithCustomError(engine, STEP)
+        .withArgs(b32("mmr"), wad("0.05"), MIN_MMR, MAX_MARGIN_RATE_STEP);
+      expect(await configSnapshot(engine, ALL)).to.deep.equal(before);
+    });
+
+    it("listMarket accepts any in-bounds values, however far from other markets'; later changes step from them", async function () {
+      const { engine, solFeed } = await networkHelpers.loadFixture(governanceFixture);
+      const feed = await solFeed.getAddress();
+      const XRP = b32("XRP-USD");
+      const highest: Risk = {
+        takerFeeRate: wad("0.01"),
+        liquidationFeeRate: wad("0.01"),
+        liquidationPenaltyRate: wad("0.05"),
+        targetHealthFactor: wad(3),
+        minKeeperFee: wad(1_000),
+        maxKeeperFee: wad(100_000),
+        minPositionNotional: wad(100_000),
+        fullLiquidationNotional: wad(10_000_000),
+      };
+      const steepest = [{ notionalFloor: 0n, imr: MAX_IMR, mmr: MAX_MMR }];
+      const lowest: Risk = {
+        takerFeeRate: 0n,
+        liquidationFeeRate: 0n,
+        liquidationPenaltyRate: 0n,
+        targetHealthFactor: wad("1.05"),
+        minKeeperFee: 0n,
+        maxKeeperFee: 0n,
+        minPositionNotional: wad(1),
+        fullLiquidationNotional: 0n,
+      };
+      const flattest = [{ notionalFloor: 0n, imr: MIN_MMR + 1n, mmr: MIN_MMR }];
+      const others = await configSnapshot(engine, [ETH, BTC]);
+      await expect(engine.listMarket(SOL, oracleConfig(feed), highest, steepest))
+        .to.emit(engine, "MarketListed")
+        .withArgs(SOL, oracleTuple({ ...oracleConfig(feed), decimals: 8 }), riskTuple(highest), steepest.map(tierTuple));
+      await expect(engine.listMarket(XRP, oracleConfig(feed), lowest, flattest))
+        .to.emit(engine, "MarketListed")
+        .withArgs(XRP, oracleTuple({ ...oracleConfig(feed), decimals: 8 }), riskTuple(lowest), flattest.map(tierTuple));
+      expect(await engine.riskParams(SOL)).to.deep.equal(riskTuple(highest));
+      expect(await engine.marginTiers(SOL)).to.deep.equal(steepest.map(tierTuple));
+      expect(await engine.riskParams(XRP)).to.deep.equal(riskTuple(lowest));
+      expect(await engine.marginTiers(XRP)).to.deep.equal(flattest.map(tierTuple));
+      expect(await configSnapshot(engine, [ETH, BTC])).to.deep.equal(others);
+
+      // From then on each market steps from its own listed values.
+      const lowerFee = highest.takerFeeRate - MAX_FEE_RATE_STEP - 1n;
+      await expect(engine.setRiskParams(SOL, { ...highest, takerFeeRate: lowerFee }))
+        .to.be.revertedWithCustomError(engine, STEP)
+        .withArgs(b32("takerFeeRate"), highest.takerFeeRate, lowerFee, MAX_FEE_RATE_STEP);
+      const higherImr = MIN_MMR + 1n + MAX_MARGIN_RATE_STEP + 1n;
+      await expect(engine.setMarginTiers(XRP, [{ ...flattest[0], imr: higherImr }]))
+        .to.be.revertedWithCustomError(engine, STEP)
+        .withArgs(b32("imr"), MIN_MMR + 1n, higherImr, MAX_MARGIN_RATE_STEP);
+      // Funding starts off on a new market: its first rate is a step from 0.
+      const firstRate = MAX_FUNDING_RATE_STEP + 1n;
+      await expect(engine.setFundingParams(SOL, { skewScale: wad(100), maxFundingRatePerDay: firstRate }))
+        .to.be.revertedWithCustomError(engine, STEP)
+        .withArgs(b32("maxFundingRatePerDay"), 0n, firstRate, MAX_FUNDING_RATE_STEP);
+    });
+
+    it("non-rate parameters jump between their bounds in one call", async function () {
+      const { engine, ethFeed } = await networkHelpers.loadFixture(governanceFixture);
+      // Risk params: every non-rate field from one bound to the other, rates unchanged.
+      const high: Risk = {
+        ...RISK_PARAMS,
+        targetHealthFactor: wad(3),
+        minKeeperFee: wad(1_000),
+        maxKeeperFee: wad(100_000),
+        minPositionNotional: wad(100_000),
+        fullLiquidationNotional: wad(10_000_000),
+      };
+      const low: Risk = {
+        ...RISK_PARAMS,
+        targetHealthFactor: wad("1.05"), // 1.05 * 0.5% > 0.1% + 0.2%
+        minKeeperFee: 0n,
+        maxKeeperFee: 0n,
+        minPositionNotional: wad(1),
+        fullLiquidationNotional: 0n,
+      };
+      for (const p of [high, low]) {
+        await expect(engine.setRiskParams(ETH, p)).to.emit(engine, "RiskParamsSet").withArgs(ETH, riskTuple(p));
+        expect(await engine.riskParams(ETH)).to.deep.equal(riskTuple(p));
+      }
+      // Funding skew scale across its whole range, the rate unchanged.
+      for (const skewScale of [wad(1), 10n ** 33n, wad(1)]) {
+        await expect(engine.setFundingParams(ETH, { skewScale, maxFundingRatePerDay: 0n }))
+          .to.emit(engine, "FundingParamsSet")
+          .withArgs(ETH, [skewScale, 0n]);
+      }
+      // Exposure: impact scale and open-interest caps from one bound to the other.
+      for (const e of [
+        { impactSkewScale: 10n ** 33n, maxLongOpenInterestRatio: 0n, maxShortOpenInterestRatio: 0n },
+        { impactSkewScale: wad(1), maxLongOpenInterestRatio: wad(10), maxShortOpenInterestRatio: wad(10) },
+      ]) {
+        await expect(engine.setExposureParams(ETH, e))
+          .to.emit(engine, "ExposureParamsSet")
+          .withArgs(ETH, [e.impactSkewScale, e.maxLongOpenInterestRatio, e.maxShortOpenInterestRatio]);
+      }
+      // Oracle heartbeat from its maximum to its minimum.
+      const feed = await ethFeed.getAddress();
+      for (const heartbeat of [MAX_HEARTBEAT, MIN_HEARTBEAT]) {
+        await expect(engine.setOracleConfig(ETH, { ...oracleConfig(feed), heartbeat })).to.emit(
+          engine,
+          "OracleConfigSet",
+        );
+        expect((await engine.oracleConfig(ETH)).heartbeat).to.equal(heartbeat);
+      }
     });
   });
 });

@@ -27,6 +27,7 @@ import {
   takerFee as modelTakerFee,
   engineEvents,
 } from "./helpers/liquidation-helpers.js";
+import { MAX_FUNDING_RATE_STEP, governInSteps } from "./helpers/engine-helpers.js";
 
 const { ethers, networkHelpers } = await network.create();
 const { time } = networkHelpers;
@@ -176,10 +177,15 @@ describe("Funding", function () {
           .to.be.revertedWithCustomError(f.engine, "PerpParameterOutOfBounds")
           .withArgs(MR, bad, 0n, maxR);
       }
-      // Both bounds inclusive.
+      // Both bounds inclusive. The rate moves at most MAX_FUNDING_RATE_STEP per call: each end is approached in
+      // allowed steps, then reached by the asserted call.
+      const toBound = (skewScale: bigint, maxFundingRatePerDay: bigint) =>
+        governInSteps(f.engine, { market: ETH, fundingParams: { skewScale, maxFundingRatePerDay } }, { leaveLastStep: true });
+      await toBound(minS, maxR);
       await expect(f.engine.setFundingParams(ETH, { skewScale: minS, maxFundingRatePerDay: maxR }))
         .to.emit(f.engine, "FundingParamsSet")
         .withArgs(ETH, [minS, maxR]);
+      await toBound(maxS, 0n);
       await expect(f.engine.setFundingParams(ETH, { skewScale: maxS, maxFundingRatePerDay: 0n }))
         .to.emit(f.engine, "FundingParamsSet")
         .withArgs(ETH, [maxS, 0n]);
@@ -501,7 +507,9 @@ describe("Funding", function () {
     /** Alice long `size` at 3000 with `collateral`, funding at the maximum rate (skewScale 1 ETH). */
     async function setup(size: bigint, collateral: bigint) {
       const f = await networkHelpers.loadFixture(protocolFixture);
-      await f.engine.setFundingParams(ETH, { skewScale: WAD, maxFundingRatePerDay: MAXR });
+      // 0 to 5% per day in steps of MAX_FUNDING_RATE_STEP; no open interest yet, so nothing accrues meanwhile.
+      await governInSteps(f.engine, { market: ETH, fundingParams: { skewScale: WAD, maxFundingRatePerDay: MAXR } });
+      expect((await f.engine.fundingState(ETH))[0]).to.equal(0n);
       const t1 = await open(f, f.alice, size, collateral);
       const c = collateral - takerFee(size, P3000);
       const ctxAt = (t: bigint) => ctxOf(size, P3000, c, owedWad(size, indexDelta(size, WAD, MAXR, P3000, t - t1), 0n));
@@ -658,13 +666,26 @@ describe("Funding", function () {
       const size = wad(10);
       const t1 = await open(f, f.alice, size, usd(10_000));
 
+      // RATE (1%) to RATE2 (4%) takes three calls of at most MAX_FUNDING_RATE_STEP, one second apart, the last at
+      // t2. Each call accrues under the rate in force before it: RATE up to the first, then each intermediate rate.
       const t2 = t1 + DAY + 4_321n;
       const RATE2 = wad("0.04");
+      const up = await governInSteps(
+        f.engine,
+        { market: ETH, fundingParams: { skewScale: SKEW_SCALE, maxFundingRatePerDay: RATE2 } },
+        { leaveLastStep: true, beforeStep: (i) => at(t2 - 2n + BigInt(i)) },
+      );
+      const R_2 = RATE + MAX_FUNDING_RATE_STEP;
+      const R_3 = RATE + 2n * MAX_FUNDING_RATE_STEP;
+      expect(up.steps.map((s) => s.maxFundingRatePerDay)).to.deep.equal([R_2, R_3, RATE2]);
       await at(t2);
       await expect(f.engine.setFundingParams(ETH, { skewScale: SKEW_SCALE, maxFundingRatePerDay: RATE2 }))
         .to.emit(f.engine, "FundingParamsSet")
         .withArgs(ETH, [SKEW_SCALE, RATE2]);
-      const i2 = indexDelta(size, SKEW_SCALE, RATE, P3000, t2 - t1);
+      const i2 =
+        indexDelta(size, SKEW_SCALE, RATE, P3000, t2 - 2n - t1) +
+        indexDelta(size, SKEW_SCALE, R_2, P3000, 1n) +
+        indexDelta(size, SKEW_SCALE, R_3, P3000, 1n);
       let [index, rate, price] = await f.engine.fundingState(ETH);
       expect(await latestTime()).to.equal(t2);
       expect(index).to.equal(i2);
@@ -682,11 +703,22 @@ describe("Funding", function () {
       expect(index).to.equal(i3);
       expect(rate).to.equal(RATE2); // clamped: 10 > 5
 
-      // Disabling freezes the index.
+      // Disabling freezes the index. RATE2 to 0 takes four calls, one second apart, the last at t4; each accrues
+      // under the rate before it (clamped skew: the rate is the maximum).
       const t4 = t3 + 999n;
-      await at(t4);
-      await f.engine.setFundingParams(ETH, { skewScale: SCALE2, maxFundingRatePerDay: 0n });
-      const i4 = i3 + indexDelta(size, SCALE2, RATE2, P3000, t4 - t3);
+      const down = await governInSteps(
+        f.engine,
+        { market: ETH, fundingParams: { skewScale: SCALE2, maxFundingRatePerDay: 0n } },
+        { beforeStep: (i) => at(t4 - 3n + BigInt(i)) },
+      );
+      expect(down.steps.map((s) => s.maxFundingRatePerDay)).to.deep.equal([R_3, R_2, RATE, 0n]);
+      expect(await latestTime()).to.equal(t4);
+      const i4 =
+        i3 +
+        indexDelta(size, SCALE2, RATE2, P3000, t4 - 3n - t3) +
+        indexDelta(size, SCALE2, R_3, P3000, 1n) +
+        indexDelta(size, SCALE2, R_2, P3000, 1n) +
+        indexDelta(size, SCALE2, RATE, P3000, 1n);
       [index, rate] = await f.engine.fundingState(ETH);
       expect(index).to.equal(i4);
       expect(rate).to.equal(0n);

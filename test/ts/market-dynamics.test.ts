@@ -41,7 +41,7 @@ import {
   takerFee as modelTakerFee,
   unwindPremium36,
 } from "./helpers/liquidation-helpers.js";
-import { averageEntry, realizedPnl } from "./helpers/engine-helpers.js";
+import { averageEntry, governInSteps, realizedPnl } from "./helpers/engine-helpers.js";
 
 const { ethers, networkHelpers } = await network.create();
 const { time, loadFixture } = networkHelpers;
@@ -1721,7 +1721,7 @@ describe("Market dynamics", function () {
     it("withdrawals respect the reserve: availableLiquidity = min(NAV, balance) - reservedAssets", async function () {
       const f = await loadFixture(protocolFixture);
       const { alice, bob, lp } = f;
-      await f.engine.setReserveFactor(wad(1));
+      await governInSteps(f.engine, { reserveFactor: wad(1) }); // 20% to 100% in allowed steps
       await f.engine.connect(alice).deposit(usd(400_000));
       await f.engine.connect(bob).deposit(usd(400_000));
       await trade(f, alice, wad(500), usd(200_000), undefined, ETH);

@@ -4,6 +4,7 @@ import { network } from "hardhat";
 
 import { ETH, TOKEN_DECIMALS, answer, deployProtocol, usd, wad } from "./helpers/fixture.js";
 import { WAD, divUp, expectSolvent, openPosition } from "./helpers/liquidation-helpers.js";
+import { governInSteps } from "./helpers/engine-helpers.js";
 
 const { ethers, networkHelpers } = await network.create();
 
@@ -140,7 +141,9 @@ describe("LiquidityPool and InsuranceFund", function () {
       expect(await engine.reservedAssets()).to.equal(expected);
       expect(expected).to.equal(usd("207.654321")); // 1,038.27160459 * 0.2 = 207.654320918 -> up
 
-      await engine.setReserveFactor(wad("0.5"));
+      // The factor moves at most MAX_RESERVE_FACTOR_STEP per call: 20% to 50% in steps.
+      await governInSteps(engine, { reserveFactor: wad("0.5") });
+      expect(await engine.reserveFactor()).to.equal(wad("0.5"));
       expect(await engine.reservedAssets()).to.equal(divUp(divUp(ton * wad("0.5"), WAD), 10n ** 12n));
       expect(await f.pool.availableLiquidity()).to.equal((await f.pool.totalAssets()) - (await engine.reservedAssets()));
     });
@@ -200,7 +203,7 @@ describe("LiquidityPool and InsuranceFund", function () {
       await openPosition(engine, alice, ETH, wad(100), usd(10_000));
       const available = await pool.availableLiquidity();
       await pool.connect(lp).withdraw(available, lp.address, lp.address);
-      await engine.setReserveFactor(wad(1)); // reserve 300k > 60k held
+      await governInSteps(engine, { reserveFactor: wad(1) }); // 20% to 100% in steps; reserve 300k > 60k held
       expect(await engine.reservedAssets()).to.equal(usd(300_000));
       expect(await pool.availableLiquidity()).to.equal(0n);
       expect(await pool.maxWithdraw(lp.address)).to.equal(0n);
@@ -277,7 +280,7 @@ describe("LiquidityPool and InsuranceFund", function () {
       const { engine, guardian } = f;
       const poolBefore = await f.pool.totalAssets();
       const insBefore = await f.insurance.balance();
-      await engine.setReserveFactor(wad("0.5"));
+      await governInSteps(engine, { reserveFactor: wad("0.5") }); // every step of 20% to 50%
       await engine.connect(guardian).setGlobalPaused(true);
       expect(await f.pool.totalAssets()).to.equal(poolBefore);
       expect(await f.insurance.balance()).to.equal(insBefore);

@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {MockV3Aggregator} from "@chainlink/contracts/src/v0.8/tests/MockV3Aggregator.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
+import {ConstantsLib} from "../../../contracts/libraries/ConstantsLib.sol";
 import {MarketId} from "../../../contracts/types/MarketId.sol";
 import {Position, FundingParams, ExposureParams} from "../../../contracts/types/DataTypes.sol";
 
@@ -22,8 +23,13 @@ contract TidemarkInvariantsTest is TidemarkBase {
         super.setUp();
         // Funding on, at the maximum rate once the skew reaches a few positions' worth, so that within one run of
         // warps it moves collateral, liquidations and solvency measurably: solvency and loss caps include funding.
-        engine.setFundingParams(ETH, FundingParams({skewScale: 50e18, maxFundingRatePerDay: 0.05e18}));
-        engine.setFundingParams(BTC, FundingParams({skewScale: 2e18, maxFundingRatePerDay: 0.05e18}));
+        // The rate moves at most MAX_FUNDING_RATE_STEP per governance action, so it is raised from 0 in steps.
+        uint256 maxRate = 0.05e18;
+        for (uint256 rate; rate < maxRate;) {
+            rate = Math.min(rate + ConstantsLib.MAX_FUNDING_RATE_STEP, maxRate);
+            engine.setFundingParams(ETH, FundingParams({skewScale: 50e18, maxFundingRatePerDay: uint64(rate)}));
+            engine.setFundingParams(BTC, FundingParams({skewScale: 2e18, maxFundingRatePerDay: uint64(rate)}));
+        }
         // Price impact on, strong enough that closes fill measurably away from the oracle (tens of basis points at
         // the handler's position sizes) and the 1% clamp is reached: the close checks use the impacted fill price.
         engine.setExposureParams(ETH, ExposureParams({impactSkewScale: 20_000e18, maxLongOpenInterestRatio: 10e18, maxShortOpenInterestRatio: 10e18}));

@@ -1,10 +1,19 @@
 /**
  * Independent re-implementations of the engine's arithmetic (fees, realised PnL, entry averaging, tiered margin,
- * equity and health factor) plus small state-snapshot utilities for "nothing changed after a revert" checks.
+ * equity and health factor) plus small state-snapshot utilities for "nothing changed after a revert" checks, and
+ * governInSteps, which moves a step-limited governed rate to a far target in calls of at most its max step.
  * Nothing here reads the contracts' formulas: the tests compare the engine against these.
  */
-import { RISK_PARAMS, SCALE, TIERS, WAD } from "./fixture.js";
-import { abs, divUp, equity36 as modelEquity36, floorDiv, requirement36, takerFee as modelTakerFee } from "./risk-math.js";
+import { RISK_PARAMS, SCALE, TIERS, WAD, wad } from "./fixture.js";
+import {
+  abs,
+  divUp,
+  equity36 as modelEquity36,
+  floorDiv,
+  max,
+  requirement36,
+  takerFee as modelTakerFee,
+} from "./risk-math.js";
 
 export { abs, floorDiv, healthFactor, requirement36, WAD2 } from "./risk-math.js";
 
@@ -141,3 +150,199 @@ export const riskTuple = (p: typeof RISK_PARAMS) => [
   p.minPositionNotional,
   p.fullLiquidationNotional,
 ];
+
+/* ------------------------------------------------------------------ stepped governance */
+
+// ConstantsLib: the largest change of each rate in one governance action.
+/** imr and mmr, at every notional (compared over the floors of both the old and the new table). */
+export const MAX_MARGIN_RATE_STEP = wad("0.01");
+/** takerFeeRate and liquidationFeeRate. */
+export const MAX_FEE_RATE_STEP = wad("0.001");
+/** liquidationPenaltyRate. */
+export const MAX_PENALTY_RATE_STEP = wad("0.005");
+/** maxFundingRatePerDay. */
+export const MAX_FUNDING_RATE_STEP = wad("0.01");
+/** reserveFactor. */
+export const MAX_RESERVE_FACTOR_STEP = wad("0.1");
+/** ConstantsLib.MAX_TIERS. */
+const MAX_TIERS = 8;
+
+export type RiskParamsLike = typeof RISK_PARAMS;
+export type FundingParamsLike = { skewScale: bigint; maxFundingRatePerDay: bigint };
+
+/**
+ * k/n of the way from a to b (a, b >= 0), rounded down; exactly b at k = n. Consecutive values differ by at most
+ * ceil(|b - a| / n), so by at most the max step when n >= |b - a| / maxStep. Rounding every rate down keeps the order
+ * between rates whose end values are ordered: non-decreasing stays non-decreasing, and mmr < imr stays strict (the
+ * exact values are at least 1 wei apart, as the integer end values are).
+ */
+const lerp = (a: bigint, b: bigint, k: bigint, n: bigint) => (a * (n - k) + b * k) / n;
+/** Calls needed to move a rate from a to b in changes of at most maxStep. */
+const callsFor = (a: bigint, b: bigint, maxStep: bigint) => divUp(abs(b - a), maxStep);
+
+/** Rates of the tier containing notional `n`, as the engine's step check reads a table. */
+export function ratesAt(tiers: readonly TierLike[], n: bigint): { imr: bigint; mmr: bigint } {
+  let r = { imr: 0n, mmr: 0n };
+  for (const t of tiers) {
+    if (t.notionalFloor > n) break;
+    r = { imr: t.imr, mmr: t.mmr };
+  }
+  return r;
+}
+
+const sameTiers = (a: readonly TierLike[], b: readonly TierLike[]) =>
+  a.length === b.length &&
+  a.every((t, i) => t.notionalFloor === b[i].notionalFloor && t.imr === b[i].imr && t.mmr === b[i].mmr);
+
+/**
+ * Tables from `current` to `target` (the last one is `target`), each within MAX_MARGIN_RATE_STEP of the previous at
+ * every notional. Intermediate tables have the floors of both tables (consecutive tiers with equal rates merged) and,
+ * at each floor, rates interpolated between the two tables' rates there; both tables being valid, each intermediate
+ * one is valid too (mmr < imr, non-decreasing, within the rate bounds, mmr0 between the two tables' mmr0).
+ */
+export function tierSteps(current: readonly TierLike[], target: readonly TierLike[]): TierLike[][] {
+  const floors = [...new Set([...current, ...target].map((t) => t.notionalFloor))];
+  floors.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const ends = floors.map((f) => [ratesAt(current, f), ratesAt(target, f)] as const);
+  const calls = ([a, b]: (typeof ends)[number]) =>
+    max(callsFor(a.imr, b.imr, MAX_MARGIN_RATE_STEP), callsFor(a.mmr, b.mmr, MAX_MARGIN_RATE_STEP));
+  const n = ends.map(calls).reduce(max, 0n);
+  if (n === 0n) return sameTiers(current, target) ? [] : [target.map((t) => ({ ...t }))];
+  const out: TierLike[][] = [];
+  for (let k = 1n; k < n; k++) {
+    const table: TierLike[] = [];
+    floors.forEach((notionalFloor, i) => {
+      const [a, b] = ends[i];
+      const tier = { notionalFloor, imr: lerp(a.imr, b.imr, k, n), mmr: lerp(a.mmr, b.mmr, k, n) };
+      const prev = table[table.length - 1];
+      if (prev === undefined || prev.imr !== tier.imr || prev.mmr !== tier.mmr) table.push(tier);
+    });
+    if (table.length > MAX_TIERS) {
+      throw new Error(`tierSteps: an intermediate table needs ${table.length} tiers (more than ${MAX_TIERS})`);
+    }
+    out.push(table);
+  }
+  out.push(target.map((t) => ({ ...t })));
+  return out;
+}
+
+/**
+ * Risk params from `current` to `target` (the last one is `target`). The three rates are interpolated in the fewest
+ * calls that keep each within its step; the other fields are bounds-only and take their target values at the first
+ * call, except targetHealthFactor, which stays at max(current, target) until the last call so that the liquidation
+ * cost stays below target * mmr0 throughout (the cost is between its two valid end values).
+ */
+export function riskParamSteps(current: RiskParamsLike, target: RiskParamsLike): RiskParamsLike[] {
+  const n = [
+    callsFor(current.takerFeeRate, target.takerFeeRate, MAX_FEE_RATE_STEP),
+    callsFor(current.liquidationFeeRate, target.liquidationFeeRate, MAX_FEE_RATE_STEP),
+    callsFor(current.liquidationPenaltyRate, target.liquidationPenaltyRate, MAX_PENALTY_RATE_STEP),
+  ].reduce(max);
+  const same = (Object.keys(target) as (keyof RiskParamsLike)[]).every((key) => current[key] === target[key]);
+  if (n === 0n) return same ? [] : [{ ...target }];
+  const out: RiskParamsLike[] = [];
+  for (let k = 1n; k < n; k++) {
+    out.push({
+      ...target,
+      takerFeeRate: lerp(current.takerFeeRate, target.takerFeeRate, k, n),
+      liquidationFeeRate: lerp(current.liquidationFeeRate, target.liquidationFeeRate, k, n),
+      liquidationPenaltyRate: lerp(current.liquidationPenaltyRate, target.liquidationPenaltyRate, k, n),
+      targetHealthFactor: max(current.targetHealthFactor, target.targetHealthFactor),
+    });
+  }
+  out.push({ ...target });
+  return out;
+}
+
+/** Funding params from `current` to `target`: the rate in steps, the skew scale (bounds-only) at the first call. */
+export function fundingParamSteps(current: FundingParamsLike, target: FundingParamsLike): FundingParamsLike[] {
+  const n = callsFor(current.maxFundingRatePerDay, target.maxFundingRatePerDay, MAX_FUNDING_RATE_STEP);
+  if (n === 0n) return current.skewScale === target.skewScale ? [] : [{ ...target }];
+  const out: FundingParamsLike[] = [];
+  for (let k = 1n; k <= n; k++) {
+    out.push({
+      skewScale: target.skewScale,
+      maxFundingRatePerDay: lerp(current.maxFundingRatePerDay, target.maxFundingRatePerDay, k, n),
+    });
+  }
+  return out;
+}
+
+/** Values from `current` to `target` (the last one is `target`), consecutive ones at most `maxStep` apart. */
+export function rateSteps(current: bigint, target: bigint, maxStep: bigint): bigint[] {
+  const n = callsFor(current, target, maxStep);
+  const out: bigint[] = [];
+  for (let k = 1n; k <= n; k++) out.push(lerp(current, target, k, n));
+  return out;
+}
+
+/** What governInSteps moves: one setter's argument, from its current on-chain value to this target. */
+export type GovernTarget =
+  | { market: string; riskParams: RiskParamsLike }
+  | { market: string; marginTiers: readonly TierLike[] }
+  | { market: string; fundingParams: FundingParamsLike }
+  | { reserveFactor: bigint };
+
+/** The type of one value of a target's path: what its setter takes. */
+export type GovernStep<T extends GovernTarget> = T extends { reserveFactor: bigint }
+  ? bigint
+  : T extends { riskParams: RiskParamsLike }
+    ? RiskParamsLike
+    : T extends { marginTiers: readonly TierLike[] }
+      ? TierLike[]
+      : FundingParamsLike;
+
+export type GovernOptions = {
+  /** Send every call but the last, leaving the target one allowed step away for the caller's own final call. */
+  leaveLastStep?: boolean;
+  /** Awaited before each call is sent (e.g. to set its block timestamp); `i` indexes `steps`. */
+  beforeStep?: (i: number) => Promise<unknown>;
+};
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+/**
+ * Moves a step-limited governed parameter from its current on-chain value to `target` in calls of at most the max
+ * step each (the engine's signer must hold GOVERNOR_ROLE). Returns every value of the path (`steps`, ending at the
+ * target) and the transactions sent, each mined and successful; nothing is sent when the value is already the target.
+ */
+export async function governInSteps<T extends GovernTarget>(
+  engine: any,
+  goal: T,
+  opts: GovernOptions = {},
+): Promise<{ steps: GovernStep<T>[]; txs: any[] }> {
+  const target: GovernTarget = goal;
+  let steps: unknown[];
+  let send: (v: unknown) => Promise<unknown>;
+  if ("reserveFactor" in target) {
+    steps = rateSteps(await engine.reserveFactor(), target.reserveFactor, MAX_RESERVE_FACTOR_STEP);
+    send = (v) => engine.setReserveFactor(v);
+  } else if ("riskParams" in target) {
+    const r = await engine.riskParams(target.market);
+    const current = Object.fromEntries(Object.keys(RISK_PARAMS).map((k) => [k, r[k] as bigint])) as RiskParamsLike;
+    steps = riskParamSteps(current, target.riskParams);
+    send = (v) => engine.setRiskParams(target.market, v);
+  } else if ("marginTiers" in target) {
+    const current = Array.from(await engine.marginTiers(target.market), (t: TierLike) => ({
+      notionalFloor: t.notionalFloor,
+      imr: t.imr,
+      mmr: t.mmr,
+    }));
+    steps = tierSteps(current, target.marginTiers);
+    send = (v) => engine.setMarginTiers(target.market, v);
+  } else {
+    const f = await engine.fundingParams(target.market);
+    const current = { skewScale: f.skewScale, maxFundingRatePerDay: f.maxFundingRatePerDay };
+    steps = fundingParamSteps(current, target.fundingParams);
+    send = (v) => engine.setFundingParams(target.market, v);
+  }
+  const txs: any[] = [];
+  const count = opts.leaveLastStep ? steps.length - 1 : steps.length;
+  for (let i = 0; i < count; i++) {
+    await opts.beforeStep?.(i);
+    const tx: any = await send(steps[i]);
+    await tx.wait();
+    txs.push(tx);
+  }
+  return { steps: steps as GovernStep<T>[], txs };
+}
+/* eslint-enable @typescript-eslint/no-explicit-any */

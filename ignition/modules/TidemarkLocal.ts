@@ -1,0 +1,78 @@
+import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
+import { parseUnits } from "ethers";
+
+import { buildSystem } from "./tidemark-system.js";
+
+const WAD = 10n ** 18n;
+const wad = (x: string) => parseUnits(x, 18);
+
+/**
+ * Tiers as major venues set them, by position notional: MMR 0.5% (100x initial) up to 50,000 USD, 1% to 250,000,
+ * 1.25% to 1,000,000 and 2.5% above (20x). Rates are marginal, like tax brackets.
+ */
+export const LOCAL_TIERS = [
+  { notionalFloor: 0n, imr: wad("0.01"), mmr: wad("0.005") },
+  { notionalFloor: 50_000n * WAD, imr: wad("0.02"), mmr: wad("0.01") },
+  { notionalFloor: 250_000n * WAD, imr: wad("0.025"), mmr: wad("0.0125") },
+  { notionalFloor: 1_000_000n * WAD, imr: wad("0.05"), mmr: wad("0.025") },
+];
+
+export const LOCAL_RISK_PARAMS = {
+  takerFeeRate: wad("0.0005"), // 5 bp
+  liquidationFeeRate: wad("0.001"), // keeper reward 10 bp of notional closed
+  liquidationPenaltyRate: wad("0.002"), // 20 bp to the insurance fund
+  targetHealthFactor: wad("1.25"),
+  minKeeperFee: 5n * WAD,
+  maxKeeperFee: 1_000n * WAD,
+  minPositionNotional: 10n * WAD,
+  fullLiquidationNotional: 10_000n * WAD,
+};
+
+/**
+ * The full system for a local chain (hardhat node or in-process): a 6-decimal mock USDC, Chainlink's own
+ * MockV3Aggregator feeds for ETH-USD (3,000) and BTC-USD (60,000) with 8 decimals, both markets listed with the
+ * tiers above, price impact on, open-interest caps at 2x the pool per side, funding at up to 0.1% per day. The
+ * timelock delay defaults to 60 seconds and the deployer (account 0) is proposer, executor and guardian, so a local
+ * governance round trip takes a minute. No sequencer feed (L1-like).
+ * Parameters (module "TidemarkLocal"): minDelay, proposer, executor, guardian, ethPrice, btcPrice (8-decimal answers).
+ */
+export default buildModule("TidemarkLocal", (m) => {
+  const deployer = m.getAccount(0);
+  const token = m.contract("MockERC20", ["USD Coin (mock)", "USDC", 6]);
+  const ethFeed = m.contract("MockV3Aggregator", [8, m.getParameter("ethPrice", 3_000n * 10n ** 8n)], { id: "EthUsdFeed" });
+  const btcFeed = m.contract("MockV3Aggregator", [8, m.getParameter("btcPrice", 60_000n * 10n ** 8n)], { id: "BtcUsdFeed" });
+  const oracle = (maxPrice: bigint) => ({ heartbeat: 3_600, minPrice: WAD, maxPrice });
+  const exposure = (impactSkewScale: bigint) => ({
+    impactSkewScale,
+    maxLongOpenInterestRatio: 2n * WAD,
+    maxShortOpenInterestRatio: 2n * WAD,
+  });
+  const system = buildSystem(m, {
+    token,
+    minDelay: m.getParameter("minDelay", 60n),
+    proposers: [m.getParameter("proposer", deployer)],
+    executors: [m.getParameter("executor", deployer)],
+    guardian: m.getParameter("guardian", deployer),
+    markets: [
+      {
+        symbol: "ETH-USD",
+        feed: ethFeed,
+        oracle: oracle(1_000_000n * WAD),
+        riskParams: LOCAL_RISK_PARAMS,
+        tiers: LOCAL_TIERS,
+        exposure: exposure(1_000_000n * WAD),
+        funding: { skewScale: 10_000n * WAD, maxFundingRatePerDay: wad("0.001") },
+      },
+      {
+        symbol: "BTC-USD",
+        feed: btcFeed,
+        oracle: oracle(10_000_000n * WAD),
+        riskParams: LOCAL_RISK_PARAMS,
+        tiers: LOCAL_TIERS,
+        exposure: exposure(50_000n * WAD),
+        funding: { skewScale: 500n * WAD, maxFundingRatePerDay: wad("0.001") },
+      },
+    ],
+  });
+  return { token, ethFeed, btcFeed, ...system };
+});
