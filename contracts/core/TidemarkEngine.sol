@@ -55,6 +55,9 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
     SequencerConfig internal _sequencer;
     uint256 public reserveFactor;
     bool public globalPaused;
+    /// @dev Time of the last reserve factor change (0: none since deployment), for its cooldown (ConfigLib). Shares
+    /// globalPaused's slot.
+    uint32 internal _reserveFactorChangedAt;
 
     constructor(IERC20Metadata token, ILiquidityPool pool_, IInsuranceFund insurance_, address admin) {
         require(admin != address(0), PerpZeroAddress());
@@ -262,9 +265,10 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
 
     /// @inheritdoc ITidemarkEngine
     function setReserveFactor(uint256 reserveFactor_) external onlyRole(GOVERNOR_ROLE) {
-        ConfigLib.validateReserveFactor(reserveFactor, reserveFactor_);
+        ConfigLib.validateReserveFactor(reserveFactor, reserveFactor_, _reserveFactorChangedAt);
         require(reserveFactor_ != reserveFactor, PerpParameterUnchanged());
         reserveFactor = reserveFactor_;
+        _reserveFactorChangedAt = uint32(block.timestamp);
         emit ReserveFactorSet(reserveFactor_);
     }
 

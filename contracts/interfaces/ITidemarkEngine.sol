@@ -66,6 +66,10 @@ interface ITidemarkEngine {
     error PerpParameterOutOfBounds(bytes32 parameter, uint256 value, uint256 min, uint256 max);
     /// @notice Thrown when a rate would change by more than its maximum step in one governance action (ConstantsLib).
     error PerpParameterStepTooLarge(bytes32 parameter, uint256 current, uint256 proposed, uint256 maxStep);
+    /// @notice Thrown when a setter would change a stepped rate less than ConstantsLib.MIN_RATE_CHANGE_INTERVAL after
+    /// the previous such change (per market for "marginTiers", "riskParams" and "funding", which share one timer;
+    /// globally for "reserveFactor"). `allowedAt` is the first timestamp at which the change is accepted.
+    error PerpRateChangeTooSoon(bytes32 parameter, uint256 allowedAt);
     /// @notice Thrown when tier `index` breaks the tier rules: floors strictly increasing from 0, rates
     /// non-decreasing, MMR < IMR.
     error PerpInvalidTier(uint256 index);
@@ -197,15 +201,19 @@ interface ITidemarkEngine {
     /// from the feed. Emits MarketListed.
     function listMarket(MarketId market, OracleConfig calldata oracle, RiskParams calldata params, Tier[] calldata tiers)
         external;
-    /// @notice Replaces the market's margin tiers. Governor only. Applies to open positions at once.
+    /// @notice Replaces the market's margin tiers. Governor only. Applies to open positions at once. Rates move by at
+    /// most their step, and at most once per MIN_RATE_CHANGE_INTERVAL per market (shared with the fee, penalty and
+    /// funding rates; see ConfigLib).
     /// @dev Warning: raising MMR can make open positions liquidatable immediately; governance should announce it.
     function setMarginTiers(MarketId market, Tier[] calldata tiers) external;
-    /// @notice Replaces the market's fee and liquidation parameters. Governor only.
+    /// @notice Replaces the market's fee and liquidation parameters. Governor only. A change of the taker fee,
+    /// keeper reward or penalty rate is stepped and subject to the market's rate-change cooldown.
     function setRiskParams(MarketId market, RiskParams calldata params) external;
     /// @notice Replaces the market's feed, heartbeat and price bounds. Governor only.
     function setOracleConfig(MarketId market, OracleConfig calldata oracle) external;
     /// @notice Replaces the market's funding settings (skew scale, maximum rate per day). Governor only. The index
-    /// is accrued under the old settings first.
+    /// is accrued under the old settings first. A change of the maximum rate is stepped and subject to the market's
+    /// rate-change cooldown.
     function setFundingParams(MarketId market, FundingParams calldata params) external;
     /// @notice Replaces the market's price-impact skew scale and per-side open-interest caps. Governor only. A market
     /// is listed with zero caps, so nothing can open on it until this is called.
@@ -214,6 +222,7 @@ interface ITidemarkEngine {
     /// Governor only.
     function setSequencerConfig(address feed, uint32 gracePeriod) external;
     /// @notice Sets the fraction of open entry notional the pool must keep against LP withdrawals. Governor only.
+    /// Stepped, and at most one change per MIN_RATE_CHANGE_INTERVAL.
     function setReserveFactor(uint256 reserveFactor) external;
     /// @notice Pauses or unpauses opening and increasing on one market. Guardian only.
     function setMarketPaused(MarketId market, bool paused) external;

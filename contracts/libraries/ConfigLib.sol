@@ -12,7 +12,15 @@ import {FundingLib} from "./FundingLib.sol";
 /// @title ConfigLib
 /// @notice Market listing and per-market parameter changes (validate, write, emit), and validation of every governed
 /// parameter against the hard bounds of ConstantsLib. Reverts with PerpParameterOutOfBounds(name, value, min, max),
-/// PerpInvalidTier(index), PerpLiquidationCostTooHigh or PerpParameterUnchanged.
+/// PerpInvalidTier(index), PerpParameterStepTooLarge, PerpRateChangeTooSoon, PerpLiquidationCostTooHigh or
+/// PerpParameterUnchanged.
+/// @dev Rate changes are limited twice: each call by the rate's maximum step, and over time by
+/// MIN_RATE_CHANGE_INTERVAL between two calls that change a stepped rate (per market: the tier table, the taker fee,
+/// keeper reward and penalty rates, the maximum funding rate, on one timer; globally: the reserve factor). Checks run
+/// in this order, so the first failing one names the problem: bounds (and tier rules), steps, cooldown, liquidation
+/// cost, unchanged. The cooldown only applies when a stepped rate actually changes, so a no-op still reverts
+/// PerpParameterUnchanged and a change of other fields only is neither blocked nor restarts the timer. Listing a
+/// market starts no timer.
 /// @dev A linked library: its external functions run in the engine's context (DELEGATECALL) on the engine's storage
 /// and emit the engine's events. Only governance paths use it, so it costs traders nothing and keeps the engine under
 /// the contract size limit. Access control stays in the engine.
@@ -40,27 +48,34 @@ library ConfigLib {
         emit ITidemarkEngine.MarketListed(market, o, params, tiers);
     }
 
-    /// @notice Replaces a listed market's tiers. Emits MarginTiersSet.
+    /// @notice Replaces a listed market's tiers. Any change of the table counts as a rate change ("marginTiers").
+    /// Emits MarginTiersSet.
     function setMarginTiers(Market storage m, MarketId market, Tier[] calldata tiers) external {
         validateTiers(tiers);
-        _validateTierStep(m.tiers, tiers);
+        Tier[] memory current = m.tiers;
+        _validateTierStep(current, tiers);
+        bool changed = keccak256(abi.encode(tiers)) != keccak256(abi.encode(current));
+        if (changed) _rateChange(m, "marginTiers");
         validateLiquidationCost(m.params, tiers);
-        require(keccak256(abi.encode(tiers)) != keccak256(abi.encode(m.tiers)), ITidemarkEngine.PerpParameterUnchanged());
+        require(changed, ITidemarkEngine.PerpParameterUnchanged());
         _writeTiers(m, tiers);
         emit ITidemarkEngine.MarginTiersSet(market, tiers);
     }
 
-    /// @notice Replaces a listed market's fee and liquidation parameters. Emits RiskParamsSet.
+    /// @notice Replaces a listed market's fee and liquidation parameters. A change of the taker fee, keeper reward or
+    /// penalty rate is a rate change ("riskParams"); the other fields are not. Emits RiskParamsSet.
     function setRiskParams(Market storage m, MarketId market, RiskParams calldata params) external {
         validateRiskParams(params);
         RiskParams memory old = m.params;
         _step("takerFeeRate", old.takerFeeRate, params.takerFeeRate, C.MAX_FEE_RATE_STEP);
         _step("liquidationFeeRate", old.liquidationFeeRate, params.liquidationFeeRate, C.MAX_FEE_RATE_STEP);
         _step("liquidationPenaltyRate", old.liquidationPenaltyRate, params.liquidationPenaltyRate, C.MAX_PENALTY_RATE_STEP);
+        if (
+            params.takerFeeRate != old.takerFeeRate || params.liquidationFeeRate != old.liquidationFeeRate
+                || params.liquidationPenaltyRate != old.liquidationPenaltyRate
+        ) _rateChange(m, "riskParams");
         validateLiquidationCost(params, m.tiers);
-        require(
-            keccak256(abi.encode(params)) != keccak256(abi.encode(m.params)), ITidemarkEngine.PerpParameterUnchanged()
-        );
+        require(keccak256(abi.encode(params)) != keccak256(abi.encode(old)), ITidemarkEngine.PerpParameterUnchanged());
         m.params = params;
         emit ITidemarkEngine.RiskParamsSet(market, params);
     }
@@ -75,17 +90,16 @@ library ConfigLib {
         emit ITidemarkEngine.OracleConfigSet(market, o);
     }
 
-    /// @notice Replaces a listed market's funding settings, after accruing the index under the old ones.
-    /// Emits FundingParamsSet.
+    /// @notice Replaces a listed market's funding settings, after accruing the index under the old ones. A change of
+    /// the maximum funding rate is a rate change ("funding"); of the skew scale alone, not. Emits FundingParamsSet.
     function setFundingParams(Market storage m, MarketId market, FundingParams calldata params) external {
         _bound("skewScale", params.skewScale, C.MIN_SKEW_SCALE, C.MAX_SKEW_SCALE);
         _bound("maxFundingRatePerDay", params.maxFundingRatePerDay, 0, C.MAX_FUNDING_RATE_PER_DAY);
         FundingParams memory old = m.funding;
         _step("maxFundingRatePerDay", old.maxFundingRatePerDay, params.maxFundingRatePerDay, C.MAX_FUNDING_RATE_STEP);
-        require(
-            params.skewScale != old.skewScale || params.maxFundingRatePerDay != old.maxFundingRatePerDay,
-            ITidemarkEngine.PerpParameterUnchanged()
-        );
+        bool rateChanged = params.maxFundingRatePerDay != old.maxFundingRatePerDay;
+        if (rateChanged) _rateChange(m, "funding");
+        require(rateChanged || params.skewScale != old.skewScale, ITidemarkEngine.PerpParameterUnchanged());
         FundingLib.accrue(m, 0);
         m.funding = params;
         emit ITidemarkEngine.FundingParamsSet(market, params);
@@ -187,10 +201,27 @@ library ConfigLib {
         _bound("gracePeriod", gracePeriod, 0, C.MAX_GRACE_PERIOD);
     }
 
-    /// @notice Reserve factor bounds and step from the current value.
-    function validateReserveFactor(uint256 current, uint256 proposed) internal pure {
+    /// @notice Reserve factor bounds, step from the current value and, when it changes, the cooldown since the last
+    /// change at `lastChangeAt` (0: none). The caller reverts PerpParameterUnchanged on a no-op and records the time.
+    function validateReserveFactor(uint256 current, uint256 proposed, uint256 lastChangeAt) internal view {
         _bound("reserveFactor", proposed, 0, C.MAX_RESERVE_FACTOR);
         _step("reserveFactor", current, proposed, C.MAX_RESERVE_FACTOR_STEP);
+        if (proposed != current) requireRateCooldown("reserveFactor", lastChangeAt);
+    }
+
+    /// @notice Reverts PerpRateChangeTooSoon(name, allowedAt) unless MIN_RATE_CHANGE_INTERVAL has passed since the
+    /// last change of a stepped rate at `lastChangeAt`; no restriction when there was none (0).
+    function requireRateCooldown(bytes32 name, uint256 lastChangeAt) internal view {
+        if (lastChangeAt == 0) return;
+        uint256 allowedAt = lastChangeAt + C.MIN_RATE_CHANGE_INTERVAL;
+        require(block.timestamp >= allowedAt, ITidemarkEngine.PerpRateChangeTooSoon(name, allowedAt));
+    }
+
+    /// @dev A stepped rate of the market changes in this call: checks the market's cooldown, then restarts it (a later
+    /// revert of the call undoes the write).
+    function _rateChange(Market storage m, bytes32 name) private {
+        requireRateCooldown(name, m.lastRateChangeAt);
+        m.lastRateChangeAt = uint32(block.timestamp);
     }
 
     /// @dev Each margin rate, as a function of notional, may move by at most MAX_MARGIN_RATE_STEP at every notional.

@@ -65,8 +65,8 @@ library ConstantsLib {
     /// @dev Highest open-interest cap per side: 10 times the pool's assets.
     uint256 internal constant MAX_OPEN_INTEREST_RATIO = 10e18;
 
-    /// @dev Largest change of a rate in one governance action (the timelock delay applies to each action), so a
-    /// mistaken or hostile proposal cannot reprice every position at once. Bounds above still apply.
+    /// @dev Largest change of a rate in one setter call, so a mistaken or hostile proposal cannot reprice every
+    /// position at once; MIN_RATE_CHANGE_INTERVAL below spaces the calls out. Bounds above still apply.
     /// IMR and MMR: 1 percentage point at any notional (compared tier by tier over both tables' breakpoints).
     uint256 internal constant MAX_MARGIN_RATE_STEP = 0.01e18;
     /// @dev Taker fee and keeper reward rate: 10 basis points per change.
@@ -77,4 +77,9 @@ library ConstantsLib {
     uint256 internal constant MAX_FUNDING_RATE_STEP = 0.01e18;
     /// @dev Pool reserve factor: 10 percentage points per change.
     uint256 internal constant MAX_RESERVE_FACTOR_STEP = 0.1e18;
+    /// @dev Shortest time between two changes of stepped rates: per market for margin tiers, fee and penalty rates and
+    /// the maximum funding rate (one timer shared by the three setters), globally for the reserve factor. N steps then
+    /// take at least N - 1 days after the first, however the timelock batches them (a batch of two reverts at the
+    /// second).
+    uint256 internal constant MIN_RATE_CHANGE_INTERVAL = 1 days;
 }

@@ -103,12 +103,13 @@ struct RiskContext {
 
 /// @notice Storage of one market in the engine.
 struct Market {
-    // slot: feed settings and flags, read together on every priced action
+    // slot: feed settings and flags, read together on every priced action, and the rate-change timer (ConfigLib)
     address feed;
     uint32 heartbeat;
     uint8 feedDecimals;
     bool listed;
     bool paused;
+    uint32 lastRateChangeAt; // seconds; last change of a tier table, fee or penalty rate or max funding rate; 0: none
     uint128 minPrice;
     uint128 maxPrice;
     uint128 longOpenInterest;

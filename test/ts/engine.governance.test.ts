@@ -1,15 +1,28 @@
 import { expect } from "chai";
 import { network } from "hardhat";
 
-import { deployProtocol, ETH, BTC, RISK_PARAMS, TIERS, HEARTBEAT, oracleConfig, usd, wad } from "./helpers/fixture.js";
+import {
+  deployProtocol,
+  ETH,
+  BTC,
+  RISK_PARAMS,
+  TIERS,
+  HEARTBEAT,
+  answer,
+  oracleConfig,
+  usd,
+  wad,
+} from "./helpers/fixture.js";
 import {
   MAX_FEE_RATE_STEP,
   MAX_FUNDING_RATE_STEP,
   MAX_MARGIN_RATE_STEP,
   MAX_PENALTY_RATE_STEP,
   MAX_RESERVE_FACTOR_STEP,
+  MIN_RATE_CHANGE_INTERVAL,
   configSnapshot,
   governInSteps,
+  plain,
   riskTuple,
   tierTuple,
   type TierLike,
@@ -50,6 +63,9 @@ const oracleTuple = (o: {
 }) => [o.feed, BigInt(o.heartbeat), BigInt(o.decimals), o.minPrice, o.maxPrice];
 
 const ALL = [ETH, BTC, SOL];
+
+/** Lets the rate-change cooldown pass: the next stepped change after this is allowed. */
+const waitOutCooldown = () => networkHelpers.time.increase(MIN_RATE_CHANGE_INTERVAL);
 
 describe("TidemarkEngine: governance", function () {
   describe("access control", function () {
@@ -126,10 +142,11 @@ describe("TidemarkEngine: governance", function () {
     });
 
     it("a new tier table changes the initial margin of new positions", async function () {
-      const { engine, alice } = await networkHelpers.loadFixture(governanceFixture);
+      const { engine, alice, ethFeed } = await networkHelpers.loadFixture(governanceFixture);
       const tiers = [{ notionalFloor: 0n, imr: wad("0.1"), mmr: wad("0.05") }];
-      await governInSteps(engine, { market: ETH, marginTiers: tiers }); // 1% IMR to 10%: nine calls
+      await governInSteps(engine, { market: ETH, marginTiers: tiers }); // 1% IMR to 10%: nine calls, a day apart
       expect(await engine.marginTiers(ETH)).to.deep.equal(tiers.map(tierTuple));
+      await ethFeed.updateAnswer(answer(3_000)); // the price went stale over those eight days
       await engine.connect(alice).deposit(usd(10_000));
       // 10 ETH at 3,000: IM 10% = 3,000 USD; 3,030 - 15 fee - 15 closing fee = 3,000 passes, one unit less fails.
       await expect(engine.connect(alice).modifyPosition(ETH, wad(10), usd(3_030) - 1n, wad(3_000)))
@@ -611,6 +628,8 @@ describe("TidemarkEngine: governance", function () {
           .withArgs(name, v0 + step, v0 - 1n, step);
         expect(await configSnapshot(engine, ALL)).to.deep.equal(before);
 
+        // The step is checked before the cooldown (above); the next change back waits it out.
+        await waitOutCooldown();
         await expect(engine.setRiskParams(ETH, base)).to.emit(engine, "RiskParamsSet").withArgs(ETH, riskTuple(base));
         expect(await engine.riskParams(ETH)).to.deep.equal(riskTuple(base));
         // The step is per market: BTC kept its own values throughout.
@@ -629,6 +648,7 @@ describe("TidemarkEngine: governance", function () {
         liquidationPenaltyRate: base.liquidationPenaltyRate + MAX_PENALTY_RATE_STEP,
       };
       await expect(engine.setRiskParams(ETH, up)).to.emit(engine, "RiskParamsSet").withArgs(ETH, riskTuple(up));
+      await waitOutCooldown();
       await expect(engine.setRiskParams(ETH, base)).to.emit(engine, "RiskParamsSet").withArgs(ETH, riskTuple(base));
       expect(await engine.riskParams(ETH)).to.deep.equal(riskTuple(base));
     });
@@ -643,6 +663,7 @@ describe("TidemarkEngine: governance", function () {
       await expect(set(step + 1n)).to.be.revertedWithCustomError(engine, STEP).withArgs(name, 0n, step + 1n, step);
       expect(await fundingOf(engine, ETH)).to.deep.equal([0n, 0n]);
       await expect(set(step)).to.emit(engine, "FundingParamsSet").withArgs(ETH, [S, step]);
+      await waitOutCooldown();
       await expect(set(2n * step)).to.emit(engine, "FundingParamsSet").withArgs(ETH, [S, 2n * step]);
       expect(await fundingOf(engine, ETH)).to.deep.equal([S, 2n * step]);
 
@@ -658,7 +679,10 @@ describe("TidemarkEngine: governance", function () {
         .withArgs(name, 2n * step, 0n, step);
       expect(await fundingOf(engine, ETH)).to.deep.equal([S, 2n * step]);
 
+      // The steps were checked before the cooldown (above); each change waits it out.
+      await waitOutCooldown();
       await expect(set(step)).to.emit(engine, "FundingParamsSet").withArgs(ETH, [S, step]);
+      await waitOutCooldown();
       await expect(set(0n)).to.emit(engine, "FundingParamsSet").withArgs(ETH, [S, 0n]);
       expect(await fundingOf(engine, ETH)).to.deep.equal([S, 0n]);
       expect(await fundingOf(engine, BTC)).to.deep.equal([0n, 0n]);
@@ -684,7 +708,9 @@ describe("TidemarkEngine: governance", function () {
         .to.be.revertedWithCustomError(engine, STEP)
         .withArgs(name, r0 + step, r0 - 1n, step);
       expect(await engine.reserveFactor()).to.equal(r0 + step);
+      await waitOutCooldown();
       await expect(engine.setReserveFactor(r0)).to.emit(engine, "ReserveFactorSet").withArgs(r0);
+      await waitOutCooldown();
       await expect(engine.setReserveFactor(r0 - step)).to.emit(engine, "ReserveFactorSet").withArgs(r0 - step);
       expect(await engine.reserveFactor()).to.equal(r0 - step);
     });
@@ -714,6 +740,7 @@ describe("TidemarkEngine: governance", function () {
           .withArgs(b32(field), v0 + step, v0 - 1n, step);
         expect(await configSnapshot(engine, ALL)).to.deep.equal(before);
 
+        await waitOutCooldown();
         await expect(engine.setMarginTiers(ETH, TIERS))
           .to.emit(engine, "MarginTiersSet")
           .withArgs(ETH, TIERS.map(tierTuple));
@@ -726,6 +753,7 @@ describe("TidemarkEngine: governance", function () {
       const { engine } = await networkHelpers.loadFixture(governanceFixture);
       const up = TIERS.map((t) => ({ ...t, imr: t.imr + MAX_MARGIN_RATE_STEP, mmr: t.mmr + MAX_MARGIN_RATE_STEP }));
       await expect(engine.setMarginTiers(ETH, up)).to.emit(engine, "MarginTiersSet").withArgs(ETH, up.map(tierTuple));
+      await waitOutCooldown();
       await expect(engine.setMarginTiers(ETH, TIERS))
         .to.emit(engine, "MarginTiersSet")
         .withArgs(ETH, TIERS.map(tierTuple));
@@ -941,6 +969,295 @@ describe("TidemarkEngine: governance", function () {
         );
         expect((await engine.oracleConfig(ETH)).heartbeat).to.equal(heartbeat);
       }
+    });
+  });
+
+  describe("rate change cooldown", function () {
+    const TOO_SOON = "PerpRateChangeTooSoon";
+    const STEP_ERROR = "PerpParameterStepTooLarge";
+    const I = MIN_RATE_CHANGE_INTERVAL;
+    /** With a gas limit, a reverting call is mined (in the block whose timestamp the test set), not just estimated. */
+    const MINED = { gasLimit: 3_000_000 };
+    const S = wad(100); // funding skew scale
+
+    const latestTime = async () => BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
+    const timeOf = async (tx: any) => {
+      const receipt = await tx.wait();
+      return BigInt((await ethers.provider.getBlock(receipt.blockNumber))!.timestamp);
+    };
+    const at = (t: bigint) => networkHelpers.time.setNextBlockTimestamp(t);
+    /** Every governed value of both markets, funding and exposure included, plus the globals. */
+    const governedState = async (engine: any) => {
+      const out: Record<string, unknown> = await configSnapshot(engine, ALL);
+      for (const m of [ETH, BTC]) {
+        out[`funding:${m}`] = plain(await engine.fundingParams(m));
+        out[`exposure:${m}`] = plain(await engine.exposureParams(m));
+      }
+      return out;
+    };
+
+    // One allowed step of each stepped rate from the fixture's values, and back.
+    const tiersUp = TIERS.map((t, i) => (i === TIERS.length - 1 ? { ...t, imr: t.imr + MAX_MARGIN_RATE_STEP } : t));
+    const feeUp: Risk = { ...RISK_PARAMS, takerFeeRate: RISK_PARAMS.takerFeeRate + MAX_FEE_RATE_STEP };
+
+    /** Per setter: three consecutive changes, each one allowed step from the previous value. */
+    const setters: [string, string, (engine: any, k: number, overrides?: object) => Promise<any>][] = [
+      [
+        "marginTiers",
+        "MarginTiersSet",
+        (engine, k, o = {}) => engine.setMarginTiers(ETH, k % 2 === 1 ? tiersUp : TIERS, o),
+      ],
+      [
+        "riskParams",
+        "RiskParamsSet",
+        (engine, k, o = {}) => engine.setRiskParams(ETH, k % 2 === 1 ? feeUp : RISK_PARAMS, o),
+      ],
+      [
+        "funding",
+        "FundingParamsSet",
+        (engine, k, o = {}) => {
+          const maxFundingRatePerDay = [0n, 1n, 2n, 1n][k] * MAX_FUNDING_RATE_STEP;
+          return engine.setFundingParams(ETH, { skewScale: S, maxFundingRatePerDay }, o);
+        },
+      ],
+      [
+        "reserveFactor",
+        "ReserveFactorSet",
+        (engine, k, o = {}) => engine.setReserveFactor(wad("0.2") + [0n, 1n, 2n, 1n][k] * MAX_RESERVE_FACTOR_STEP, o),
+      ],
+    ];
+    for (const [name, event, change] of setters) {
+      it(`${name}: a second change one second before the interval reverts ${TOO_SOON}("${name}", allowedAt) and changes nothing; at the interval it passes and restarts the timer`, async function () {
+        const { engine } = await networkHelpers.loadFixture(governanceFixture);
+        // The first change after deployment or listing is not restricted.
+        const t1 = await timeOf(await change(engine, 1));
+        const allowedAt = t1 + I;
+        const before = await governedState(engine);
+
+        await at(allowedAt - 1n);
+        await expect(change(engine, 2, MINED))
+          .to.be.revertedWithCustomError(engine, TOO_SOON)
+          .withArgs(b32(name), allowedAt);
+        expect(await latestTime()).to.equal(allowedAt - 1n); // the revert was mined at that second
+        expect(await governedState(engine)).to.deep.equal(before);
+
+        await at(allowedAt);
+        const tx = await change(engine, 2);
+        await expect(tx).to.emit(engine, event);
+        expect(await timeOf(tx)).to.equal(allowedAt);
+        expect(await governedState(engine)).to.not.deep.equal(before);
+
+        // The accepted change restarted the timer.
+        await expect(change(engine, 3))
+          .to.be.revertedWithCustomError(engine, TOO_SOON)
+          .withArgs(b32(name), allowedAt + I);
+      });
+    }
+
+    it("the three market setters share one timer per market, each naming itself; other markets and the reserve factor have their own", async function () {
+      const { engine } = await networkHelpers.loadFixture(governanceFixture);
+      const t1 = await timeOf(await engine.setMarginTiers(ETH, tiersUp));
+      const allowedAt = t1 + I;
+      const before = await governedState(engine);
+      await expect(engine.setRiskParams(ETH, feeUp))
+        .to.be.revertedWithCustomError(engine, TOO_SOON)
+        .withArgs(b32("riskParams"), allowedAt);
+      await expect(engine.setFundingParams(ETH, { skewScale: S, maxFundingRatePerDay: MAX_FUNDING_RATE_STEP }))
+        .to.be.revertedWithCustomError(engine, TOO_SOON)
+        .withArgs(b32("funding"), allowedAt);
+      await expect(engine.setMarginTiers(ETH, TIERS))
+        .to.be.revertedWithCustomError(engine, TOO_SOON)
+        .withArgs(b32("marginTiers"), allowedAt);
+      expect(await governedState(engine)).to.deep.equal(before);
+
+      // BTC is not blocked by ETH's change; its own first change then blocks BTC only.
+      await expect(engine.setRiskParams(BTC, feeUp)).to.emit(engine, "RiskParamsSet");
+      const tBtc = await latestTime();
+      await expect(engine.setMarginTiers(BTC, tiersUp))
+        .to.be.revertedWithCustomError(engine, TOO_SOON)
+        .withArgs(b32("marginTiers"), tBtc + I);
+      // The reserve factor is not blocked by the markets' changes, and does not block them.
+      await expect(engine.setReserveFactor(wad("0.3"))).to.emit(engine, "ReserveFactorSet").withArgs(wad("0.3"));
+      await expect(engine.setFundingParams(ETH, { skewScale: S, maxFundingRatePerDay: MAX_FUNDING_RATE_STEP }))
+        .to.be.revertedWithCustomError(engine, TOO_SOON)
+        .withArgs(b32("funding"), allowedAt);
+
+      // At ETH's allowedAt, any one of its setters may change a rate.
+      await at(allowedAt);
+      await expect(engine.setFundingParams(ETH, { skewScale: S, maxFundingRatePerDay: MAX_FUNDING_RATE_STEP })).to.emit(
+        engine,
+        "FundingParamsSet",
+      );
+      await expect(engine.setRiskParams(ETH, feeUp))
+        .to.be.revertedWithCustomError(engine, TOO_SOON)
+        .withArgs(b32("riskParams"), allowedAt + I);
+    });
+
+    it("listing starts no timer: a new market's first rate change is accepted at once", async function () {
+      const { engine, solFeed } = await networkHelpers.loadFixture(governanceFixture);
+      await engine.listMarket(SOL, oracleConfig(await solFeed.getAddress()), RISK_PARAMS, TIERS);
+      const t = await timeOf(await engine.setMarginTiers(SOL, tiersUp));
+      await expect(engine.setRiskParams(SOL, feeUp))
+        .to.be.revertedWithCustomError(engine, TOO_SOON)
+        .withArgs(b32("riskParams"), t + I);
+    });
+
+    it("changes of non-rate fields are not blocked and do not restart the timer", async function () {
+      const { engine, ethFeed } = await networkHelpers.loadFixture(governanceFixture);
+      const firstRate = { skewScale: S, maxFundingRatePerDay: MAX_FUNDING_RATE_STEP };
+      const t1 = await timeOf(await engine.setFundingParams(ETH, firstRate));
+      const tRf = await timeOf(await engine.setReserveFactor(wad("0.3")));
+      const allowedAt = t1 + I;
+
+      // Within the cooldown: every field but the stepped rates, one setter after another.
+      const keeperFee: Risk = { ...RISK_PARAMS, minKeeperFee: wad(6) };
+      await expect(engine.setRiskParams(ETH, keeperFee))
+        .to.emit(engine, "RiskParamsSet")
+        .withArgs(ETH, riskTuple(keeperFee));
+      const targetHealth: Risk = { ...keeperFee, targetHealthFactor: wad(2), fullLiquidationNotional: wad(20_000) };
+      await expect(engine.setRiskParams(ETH, targetHealth)).to.emit(engine, "RiskParamsSet");
+      await expect(engine.setFundingParams(ETH, { skewScale: wad(5), maxFundingRatePerDay: MAX_FUNDING_RATE_STEP }))
+        .to.emit(engine, "FundingParamsSet")
+        .withArgs(ETH, [wad(5), MAX_FUNDING_RATE_STEP]);
+      const exposure = {
+        impactSkewScale: wad(1_000),
+        maxLongOpenInterestRatio: wad(1),
+        maxShortOpenInterestRatio: wad(2),
+      };
+      await expect(engine.setExposureParams(ETH, exposure)).to.emit(engine, "ExposureParamsSet");
+      const oracle = { ...oracleConfig(await ethFeed.getAddress()), heartbeat: 7_200 };
+      await expect(engine.setOracleConfig(ETH, oracle)).to.emit(engine, "OracleConfigSet");
+      expect((await engine.riskParams(ETH)).minKeeperFee).to.equal(wad(6));
+      expect((await engine.fundingParams(ETH)).skewScale).to.equal(wad(5));
+      // The reserve factor keeps its own timer, from its own change.
+      await expect(engine.setReserveFactor(wad("0.4")))
+        .to.be.revertedWithCustomError(engine, TOO_SOON)
+        .withArgs(b32("reserveFactor"), tRf + I);
+
+      // The rates are still due at allowedAt from the first change, not later: nothing above restarted the timer.
+      const feeAndHealth: Risk = { ...targetHealth, takerFeeRate: feeUp.takerFeeRate };
+      await at(allowedAt - 1n);
+      await expect(engine.setRiskParams(ETH, feeAndHealth, MINED))
+        .to.be.revertedWithCustomError(engine, TOO_SOON)
+        .withArgs(b32("riskParams"), allowedAt);
+      await at(allowedAt);
+      await expect(engine.setRiskParams(ETH, feeAndHealth))
+        .to.emit(engine, "RiskParamsSet")
+        .withArgs(ETH, riskTuple(feeAndHealth));
+      await at(tRf + I); // after allowedAt: the reserve factor changed a block after the funding rate
+      await expect(engine.setReserveFactor(wad("0.4"))).to.emit(engine, "ReserveFactorSet").withArgs(wad("0.4"));
+    });
+
+    it("within the cooldown a no-op still reverts PerpParameterUnchanged; bounds and steps come first, the liquidation cost after", async function () {
+      const { engine } = await networkHelpers.loadFixture(governanceFixture);
+      await engine.setFundingParams(ETH, { skewScale: S, maxFundingRatePerDay: 0n }); // skew scale only: no timer
+      const t1 = await timeOf(await engine.setMarginTiers(ETH, tiersUp));
+      await engine.setReserveFactor(wad("0.3"));
+      const allowedAt = t1 + I;
+      const before = await governedState(engine);
+
+      // No-ops: no rate would change, so the cooldown does not apply.
+      for (const call of [
+        () => engine.setMarginTiers(ETH, tiersUp),
+        () => engine.setRiskParams(ETH, RISK_PARAMS),
+        () => engine.setFundingParams(ETH, { skewScale: S, maxFundingRatePerDay: 0n }),
+        () => engine.setReserveFactor(wad("0.3")),
+      ]) {
+        await expect(call()).to.be.revertedWithCustomError(engine, "PerpParameterUnchanged");
+      }
+      // Bounds, tier rules and steps are checked before the cooldown.
+      await expect(engine.setRiskParams(ETH, { ...RISK_PARAMS, takerFeeRate: wad("0.01") + 1n }))
+        .to.be.revertedWithCustomError(engine, "PerpParameterOutOfBounds")
+        .withArgs(b32("takerFeeRate"), wad("0.01") + 1n, 0n, wad("0.01"));
+      await expect(engine.setReserveFactor(wad(1) + 1n))
+        .to.be.revertedWithCustomError(engine, "PerpParameterOutOfBounds")
+        .withArgs(b32("reserveFactor"), wad(1) + 1n, 0n, wad(1));
+      await expect(engine.setMarginTiers(ETH, [{ notionalFloor: 0n, imr: wad("0.01"), mmr: wad("0.01") }]))
+        .to.be.revertedWithCustomError(engine, "PerpInvalidTier")
+        .withArgs(0n);
+      const farFee = RISK_PARAMS.takerFeeRate + MAX_FEE_RATE_STEP + 1n;
+      await expect(engine.setRiskParams(ETH, { ...RISK_PARAMS, takerFeeRate: farFee }))
+        .to.be.revertedWithCustomError(engine, STEP_ERROR)
+        .withArgs(b32("takerFeeRate"), RISK_PARAMS.takerFeeRate, farFee, MAX_FEE_RATE_STEP);
+      await expect(engine.setFundingParams(ETH, { skewScale: S, maxFundingRatePerDay: MAX_FUNDING_RATE_STEP + 1n }))
+        .to.be.revertedWithCustomError(engine, STEP_ERROR)
+        .withArgs(b32("maxFundingRatePerDay"), 0n, MAX_FUNDING_RATE_STEP + 1n, MAX_FUNDING_RATE_STEP);
+      await expect(engine.setReserveFactor(wad("0.4") + 1n))
+        .to.be.revertedWithCustomError(engine, STEP_ERROR)
+        .withArgs(b32("reserveFactor"), wad("0.3"), wad("0.4") + 1n, MAX_RESERVE_FACTOR_STEP);
+      // The cooldown before the liquidation cost: penalty 0.7% + keeper 0.1% >= 1.25 * 0.5%, and mmr0 0.24% (cost
+      // 0.3% = 1.25 * 0.24%), both within a step.
+      const costly = {
+        ...RISK_PARAMS,
+        liquidationPenaltyRate: RISK_PARAMS.liquidationPenaltyRate + MAX_PENALTY_RATE_STEP,
+      };
+      const lowMmr = [{ ...tiersUp[0], mmr: wad("0.0024") }, ...tiersUp.slice(1)];
+      await expect(engine.setRiskParams(ETH, costly))
+        .to.be.revertedWithCustomError(engine, TOO_SOON)
+        .withArgs(b32("riskParams"), allowedAt);
+      await expect(engine.setMarginTiers(ETH, lowMmr))
+        .to.be.revertedWithCustomError(engine, TOO_SOON)
+        .withArgs(b32("marginTiers"), allowedAt);
+      expect(await governedState(engine)).to.deep.equal(before);
+
+      await at(allowedAt);
+      await expect(engine.setRiskParams(ETH, costly))
+        .to.be.revertedWithCustomError(engine, "PerpLiquidationCostTooHigh")
+        .withArgs(wad("0.008"), wad("0.00625"));
+      await expect(engine.setMarginTiers(ETH, lowMmr))
+        .to.be.revertedWithCustomError(engine, "PerpLiquidationCostTooHigh")
+        .withArgs(wad("0.003"), wad("0.003"));
+      expect(await governedState(engine)).to.deep.equal(before);
+    });
+
+    it("a TimelockController batch of two reserve-factor steps reverts on the second; as two operations a day apart they pass", async function () {
+      const { engine, deployer } = await networkHelpers.loadFixture(governanceFixture);
+      const [, , , , , , , proposer, executor] = await ethers.getSigners();
+      const DELAY = 2n * 86_400n;
+      const timelock = await ethers.deployContract("TimelockController", [
+        DELAY,
+        [proposer.address],
+        [executor.address],
+        ethers.ZeroAddress,
+      ]);
+      await engine.grantRole(await engine.GOVERNOR_ROLE(), timelock);
+      await engine.renounceRole(await engine.GOVERNOR_ROLE(), deployer.address);
+      const target = await engine.getAddress();
+      const step = (v: string) => engine.interface.encodeFunctionData("setReserveFactor", [wad(v)]);
+
+      // Two steps of 10 points, each within MAX_RESERVE_FACTOR_STEP, in one operation after a single delay.
+      const batch: [string[], bigint[], string[], string, string] = [
+        [target, target],
+        [0n, 0n],
+        [step("0.3"), step("0.4")],
+        ethers.ZeroHash,
+        ethers.id("batch"),
+      ];
+      await timelock.connect(proposer).scheduleBatch(...batch, DELAY);
+      const id = await timelock.hashOperationBatch(...batch);
+      const readyAt = await timelock.getTimestamp(id);
+      await at(readyAt);
+      await expect(timelock.connect(executor).executeBatch(...batch, MINED))
+        .to.be.revertedWithCustomError(engine, TOO_SOON)
+        .withArgs(b32("reserveFactor"), readyAt + I);
+      expect(await latestTime()).to.equal(readyAt);
+      expect(await engine.reserveFactor()).to.equal(wad("0.2"));
+      expect(await timelock.isOperationDone(id)).to.equal(false);
+
+      // The same steps as two operations, the second scheduled to become ready a day after the first: both pass.
+      const first = [target, 0n, step("0.3"), ethers.ZeroHash, ethers.id("first")] as const;
+      const second = [target, 0n, step("0.4"), ethers.ZeroHash, ethers.id("second")] as const;
+      await timelock.connect(proposer).schedule(...first, DELAY);
+      await timelock.connect(proposer).schedule(...second, DELAY + I);
+      const firstAt = await timelock.getTimestamp(await timelock.hashOperation(...first));
+      const secondAt = await timelock.getTimestamp(await timelock.hashOperation(...second));
+      await at(firstAt);
+      await timelock.connect(executor).execute(...first);
+      expect(await engine.reserveFactor()).to.equal(wad("0.3"));
+      expect(secondAt >= firstAt + I).to.equal(true);
+      await at(secondAt);
+      await timelock.connect(executor).execute(...second);
+      expect(await engine.reserveFactor()).to.equal(wad("0.4"));
     });
   });
 });

@@ -205,11 +205,13 @@ describe("Funding", function () {
       await expect(
         f.engine.setFundingParams(ETH, { skewScale: SKEW_SCALE, maxFundingRatePerDay: RATE }),
       ).to.be.revertedWithCustomError(f.engine, "PerpParameterUnchanged");
-      // Changing either field alone is a change.
-      await expect(f.engine.setFundingParams(ETH, { skewScale: SKEW_SCALE, maxFundingRatePerDay: RATE + 1n })).to.emit(
+      // Changing either field alone is a change. The skew scale is not a stepped rate: it changes at once; the rate
+      // waits out the cooldown since its last change (ConstantsLib.MIN_RATE_CHANGE_INTERVAL, one day).
+      await expect(f.engine.setFundingParams(ETH, { skewScale: SKEW_SCALE + 1n, maxFundingRatePerDay: RATE })).to.emit(
         f.engine,
         "FundingParamsSet",
       );
+      await time.increase(DAY);
       await expect(f.engine.setFundingParams(ETH, { skewScale: SKEW_SCALE + 1n, maxFundingRatePerDay: RATE + 1n })).to.emit(
         f.engine,
         "FundingParamsSet",
@@ -507,9 +509,11 @@ describe("Funding", function () {
     /** Alice long `size` at 3000 with `collateral`, funding at the maximum rate (skewScale 1 ETH). */
     async function setup(size: bigint, collateral: bigint) {
       const f = await networkHelpers.loadFixture(protocolFixture);
-      // 0 to 5% per day in steps of MAX_FUNDING_RATE_STEP; no open interest yet, so nothing accrues meanwhile.
+      // 0 to 5% per day in steps of MAX_FUNDING_RATE_STEP, a day apart; no open interest yet, so nothing accrues
+      // meanwhile. The feed is refreshed after those four days.
       await governInSteps(f.engine, { market: ETH, fundingParams: { skewScale: WAD, maxFundingRatePerDay: MAXR } });
       expect((await f.engine.fundingState(ETH))[0]).to.equal(0n);
+      await f.ethFeed.updateAnswer(answer(3000));
       const t1 = await open(f, f.alice, size, collateral);
       const c = collateral - takerFee(size, P3000);
       const ctxAt = (t: bigint) => ctxOf(size, P3000, c, owedWad(size, indexDelta(size, WAD, MAXR, P3000, t - t1), 0n));
@@ -666,14 +670,15 @@ describe("Funding", function () {
       const size = wad(10);
       const t1 = await open(f, f.alice, size, usd(10_000));
 
-      // RATE (1%) to RATE2 (4%) takes three calls of at most MAX_FUNDING_RATE_STEP, one second apart, the last at
-      // t2. Each call accrues under the rate in force before it: RATE up to the first, then each intermediate rate.
-      const t2 = t1 + DAY + 4_321n;
+      // RATE (1%) to RATE2 (4%) takes three calls of at most MAX_FUNDING_RATE_STEP, one cooldown (a day) apart, the
+      // last at t2. Each call accrues under the rate in force before it: RATE up to the first, then each intermediate
+      // rate for a day. The first call is more than a day after the change to RATE at listing time.
+      const t2 = t1 + 3n * DAY + 4_321n;
       const RATE2 = wad("0.04");
       const up = await governInSteps(
         f.engine,
         { market: ETH, fundingParams: { skewScale: SKEW_SCALE, maxFundingRatePerDay: RATE2 } },
-        { leaveLastStep: true, beforeStep: (i) => at(t2 - 2n + BigInt(i)) },
+        { leaveLastStep: true, beforeStep: (i) => at(t2 - 2n * DAY + BigInt(i) * DAY) },
       );
       const R_2 = RATE + MAX_FUNDING_RATE_STEP;
       const R_3 = RATE + 2n * MAX_FUNDING_RATE_STEP;
@@ -683,9 +688,9 @@ describe("Funding", function () {
         .to.emit(f.engine, "FundingParamsSet")
         .withArgs(ETH, [SKEW_SCALE, RATE2]);
       const i2 =
-        indexDelta(size, SKEW_SCALE, RATE, P3000, t2 - 2n - t1) +
-        indexDelta(size, SKEW_SCALE, R_2, P3000, 1n) +
-        indexDelta(size, SKEW_SCALE, R_3, P3000, 1n);
+        indexDelta(size, SKEW_SCALE, RATE, P3000, t2 - 2n * DAY - t1) +
+        indexDelta(size, SKEW_SCALE, R_2, P3000, DAY) +
+        indexDelta(size, SKEW_SCALE, R_3, P3000, DAY);
       let [index, rate, price] = await f.engine.fundingState(ETH);
       expect(await latestTime()).to.equal(t2);
       expect(index).to.equal(i2);
@@ -693,7 +698,7 @@ describe("Funding", function () {
       expect(rate).to.equal(ratePerDay(size, SKEW_SCALE, RATE2));
       expect(price).to.equal(P3000); // no price recorded by governance
 
-      // Then the skew scale: accrues under RATE2 first.
+      // Then the skew scale (not a stepped rate: no cooldown): accrues under RATE2 first.
       const t3 = t2 + 7_777n;
       const SCALE2 = wad(5);
       await at(t3);
@@ -703,22 +708,22 @@ describe("Funding", function () {
       expect(index).to.equal(i3);
       expect(rate).to.equal(RATE2); // clamped: 10 > 5
 
-      // Disabling freezes the index. RATE2 to 0 takes four calls, one second apart, the last at t4; each accrues
-      // under the rate before it (clamped skew: the rate is the maximum).
-      const t4 = t3 + 999n;
+      // Disabling freezes the index. RATE2 to 0 takes four calls, a day apart, the last at t4, the first more than a
+      // day after the change at t2; each accrues under the rate before it (clamped skew: the rate is the maximum).
+      const t4 = t3 + 4n * DAY + 999n;
       const down = await governInSteps(
         f.engine,
         { market: ETH, fundingParams: { skewScale: SCALE2, maxFundingRatePerDay: 0n } },
-        { beforeStep: (i) => at(t4 - 3n + BigInt(i)) },
+        { beforeStep: (i) => at(t4 - 3n * DAY + BigInt(i) * DAY) },
       );
       expect(down.steps.map((s) => s.maxFundingRatePerDay)).to.deep.equal([R_3, R_2, RATE, 0n]);
       expect(await latestTime()).to.equal(t4);
       const i4 =
         i3 +
-        indexDelta(size, SCALE2, RATE2, P3000, t4 - 3n - t3) +
-        indexDelta(size, SCALE2, R_3, P3000, 1n) +
-        indexDelta(size, SCALE2, R_2, P3000, 1n) +
-        indexDelta(size, SCALE2, RATE, P3000, 1n);
+        indexDelta(size, SCALE2, RATE2, P3000, t4 - 3n * DAY - t3) +
+        indexDelta(size, SCALE2, R_3, P3000, DAY) +
+        indexDelta(size, SCALE2, R_2, P3000, DAY) +
+        indexDelta(size, SCALE2, RATE, P3000, DAY);
       [index, rate] = await f.engine.fundingState(ETH);
       expect(index).to.equal(i4);
       expect(rate).to.equal(0n);

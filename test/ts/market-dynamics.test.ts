@@ -1721,7 +1721,10 @@ describe("Market dynamics", function () {
     it("withdrawals respect the reserve: availableLiquidity = min(NAV, balance) - reservedAssets", async function () {
       const f = await loadFixture(protocolFixture);
       const { alice, bob, lp } = f;
-      await governInSteps(f.engine, { reserveFactor: wad(1) }); // 20% to 100% in allowed steps
+      await governInSteps(f.engine, { reserveFactor: wad(1) }); // 20% to 100% in allowed steps, a day apart
+      // Fresh prices after those seven days, unchanged.
+      await f.ethFeed.updateAnswer(answer(3000));
+      await f.btcFeed.updateAnswer(answer(60_000));
       await f.engine.connect(alice).deposit(usd(400_000));
       await f.engine.connect(bob).deposit(usd(400_000));
       await trade(f, alice, wad(500), usd(200_000), undefined, ETH);

@@ -141,8 +141,10 @@ describe("LiquidityPool and InsuranceFund", function () {
       expect(await engine.reservedAssets()).to.equal(expected);
       expect(expected).to.equal(usd("207.654321")); // 1,038.27160459 * 0.2 = 207.654320918 -> up
 
-      // The factor moves at most MAX_RESERVE_FACTOR_STEP per call: 20% to 50% in steps.
+      // The factor moves at most MAX_RESERVE_FACTOR_STEP per call: 20% to 50% in steps, a day apart. The pool's NAV
+      // needs a fresh price after those two days (same answer).
       await governInSteps(engine, { reserveFactor: wad("0.5") });
+      await f.ethFeed.updateAnswer(answer(3100));
       expect(await engine.reserveFactor()).to.equal(wad("0.5"));
       expect(await engine.reservedAssets()).to.equal(divUp(divUp(ton * wad("0.5"), WAD), 10n ** 12n));
       expect(await f.pool.availableLiquidity()).to.equal((await f.pool.totalAssets()) - (await engine.reservedAssets()));

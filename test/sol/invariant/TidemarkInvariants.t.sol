@@ -23,13 +23,18 @@ contract TidemarkInvariantsTest is TidemarkBase {
         super.setUp();
         // Funding on, at the maximum rate once the skew reaches a few positions' worth, so that within one run of
         // warps it moves collateral, liquidations and solvency measurably: solvency and loss caps include funding.
-        // The rate moves at most MAX_FUNDING_RATE_STEP per governance action, so it is raised from 0 in steps.
+        // The rate moves at most MAX_FUNDING_RATE_STEP per governance action and at most once per
+        // MIN_RATE_CHANGE_INTERVAL per market, so it is raised from 0 in steps a day apart; the feeds, stale after
+        // those days, then re-post the reference prices (no position is open yet, so nothing accrues meanwhile).
         uint256 maxRate = 0.05e18;
         for (uint256 rate; rate < maxRate;) {
+            if (rate != 0) vm.warp(block.timestamp + ConstantsLib.MIN_RATE_CHANGE_INTERVAL);
             rate = Math.min(rate + ConstantsLib.MAX_FUNDING_RATE_STEP, maxRate);
             engine.setFundingParams(ETH, FundingParams({skewScale: 50e18, maxFundingRatePerDay: uint64(rate)}));
             engine.setFundingParams(BTC, FundingParams({skewScale: 2e18, maxFundingRatePerDay: uint64(rate)}));
         }
+        ethFeed.updateAnswer(int256(ETH_PRICE));
+        btcFeed.updateAnswer(int256(BTC_PRICE / 1e10));
         // Price impact on, strong enough that closes fill measurably away from the oracle (tens of basis points at
         // the handler's position sizes) and the 1% clamp is reached: the close checks use the impacted fill price.
         engine.setExposureParams(ETH, ExposureParams({impactSkewScale: 20_000e18, maxLongOpenInterestRatio: 10e18, maxShortOpenInterestRatio: 10e18}));

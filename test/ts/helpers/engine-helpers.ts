@@ -1,7 +1,8 @@
 /**
  * Independent re-implementations of the engine's arithmetic (fees, realised PnL, entry averaging, tiered margin,
  * equity and health factor) plus small state-snapshot utilities for "nothing changed after a revert" checks, and
- * governInSteps, which moves a step-limited governed rate to a far target in calls of at most its max step.
+ * governInSteps, which moves a step-limited governed rate to a far target in calls of at most its max step, waiting out
+ * the rate-change cooldown before each.
  * Nothing here reads the contracts' formulas: the tests compare the engine against these.
  */
 import { RISK_PARAMS, SCALE, TIERS, WAD, wad } from "./fixture.js";
@@ -164,6 +165,11 @@ export const MAX_PENALTY_RATE_STEP = wad("0.005");
 export const MAX_FUNDING_RATE_STEP = wad("0.01");
 /** reserveFactor. */
 export const MAX_RESERVE_FACTOR_STEP = wad("0.1");
+/**
+ * ConstantsLib.MIN_RATE_CHANGE_INTERVAL: seconds between two changes of stepped rates, per market (tiers, fee and
+ * penalty rates, max funding rate: one timer) and globally for the reserve factor.
+ */
+export const MIN_RATE_CHANGE_INTERVAL = 86_400n;
 /** ConstantsLib.MAX_TIERS. */
 const MAX_TIERS = 8;
 
@@ -293,17 +299,46 @@ export type GovernStep<T extends GovernTarget> = T extends { reserveFactor: bigi
       : FundingParamsLike;
 
 export type GovernOptions = {
-  /** Send every call but the last, leaving the target one allowed step away for the caller's own final call. */
+  /**
+   * Send every call but the last, leaving the target one allowed step away for the caller's own final call (and the
+   * next block's timestamp set to when the cooldown allows that call, if it would block it now).
+   */
   leaveLastStep?: boolean;
-  /** Awaited before each call is sent (e.g. to set its block timestamp); `i` indexes `steps`. */
+  /**
+   * Awaited before each call is sent, after the helper has set the block timestamp the cooldown needs (a hook that
+   * sets its own timestamp overrides it and must keep MIN_RATE_CHANGE_INTERVAL between steps); `i` indexes `steps`.
+   */
   beforeStep?: (i: number) => Promise<unknown>;
 };
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 /**
+ * When `fn(...args)` (an engine setter) would now revert PerpRateChangeTooSoon, sets the next block's timestamp to
+ * its `allowedAt`, the first second the cooldown accepts the change, and returns it; otherwise changes nothing and
+ * returns undefined. Any other outcome of the call is left to the real transaction.
+ */
+export async function waitOutRateCooldown(engine: any, fn: any, args: unknown[]): Promise<bigint | undefined> {
+  try {
+    await fn.staticCall(...args);
+    return undefined;
+  } catch (e: any) {
+    const err = typeof e?.data === "string" ? engine.interface.parseError(e.data) : null;
+    if (err?.name !== "PerpRateChangeTooSoon") return undefined;
+    const allowedAt: bigint = err.args[1];
+    await engine.runner.provider.send("evm_setNextBlockTimestamp", [`0x${allowedAt.toString(16)}`]);
+    return allowedAt;
+  }
+}
+/* eslint-enable @typescript-eslint/no-explicit-any */
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+/**
  * Moves a step-limited governed parameter from its current on-chain value to `target` in calls of at most the max
- * step each (the engine's signer must hold GOVERNOR_ROLE). Returns every value of the path (`steps`, ending at the
- * target) and the transactions sent, each mined and successful; nothing is sent when the value is already the target.
+ * step each (the engine's signer must hold GOVERNOR_ROLE). Each call is sent at the first second the rate-change
+ * cooldown allows (waitOutRateCooldown): MIN_RATE_CHANGE_INTERVAL after the previous step, or after an earlier change
+ * the caller made; the first call goes at once when nothing blocks it. Returns every value of the path (`steps`,
+ * ending at the target) and the transactions sent, each mined and successful; nothing is sent when the value is
+ * already the target.
  */
 export async function governInSteps<T extends GovernTarget>(
   engine: any,
@@ -312,15 +347,19 @@ export async function governInSteps<T extends GovernTarget>(
 ): Promise<{ steps: GovernStep<T>[]; txs: any[] }> {
   const target: GovernTarget = goal;
   let steps: unknown[];
-  let send: (v: unknown) => Promise<unknown>;
+  // The setter, and its arguments for one value of the path.
+  let fn: any;
+  let argsFor: (v: unknown) => unknown[];
   if ("reserveFactor" in target) {
     steps = rateSteps(await engine.reserveFactor(), target.reserveFactor, MAX_RESERVE_FACTOR_STEP);
-    send = (v) => engine.setReserveFactor(v);
+    fn = engine.setReserveFactor;
+    argsFor = (v) => [v];
   } else if ("riskParams" in target) {
     const r = await engine.riskParams(target.market);
     const current = Object.fromEntries(Object.keys(RISK_PARAMS).map((k) => [k, r[k] as bigint])) as RiskParamsLike;
     steps = riskParamSteps(current, target.riskParams);
-    send = (v) => engine.setRiskParams(target.market, v);
+    fn = engine.setRiskParams;
+    argsFor = (v) => [target.market, v];
   } else if ("marginTiers" in target) {
     const current = Array.from(await engine.marginTiers(target.market), (t: TierLike) => ({
       notionalFloor: t.notionalFloor,
@@ -328,21 +367,25 @@ export async function governInSteps<T extends GovernTarget>(
       mmr: t.mmr,
     }));
     steps = tierSteps(current, target.marginTiers);
-    send = (v) => engine.setMarginTiers(target.market, v);
+    fn = engine.setMarginTiers;
+    argsFor = (v) => [target.market, v];
   } else {
     const f = await engine.fundingParams(target.market);
     const current = { skewScale: f.skewScale, maxFundingRatePerDay: f.maxFundingRatePerDay };
     steps = fundingParamSteps(current, target.fundingParams);
-    send = (v) => engine.setFundingParams(target.market, v);
+    fn = engine.setFundingParams;
+    argsFor = (v) => [target.market, v];
   }
   const txs: any[] = [];
   const count = opts.leaveLastStep ? steps.length - 1 : steps.length;
   for (let i = 0; i < count; i++) {
+    await waitOutRateCooldown(engine, fn, argsFor(steps[i]));
     await opts.beforeStep?.(i);
-    const tx: any = await send(steps[i]);
+    const tx: any = await fn(...argsFor(steps[i]));
     await tx.wait();
     txs.push(tx);
   }
+  if (opts.leaveLastStep && steps.length > 0) await waitOutRateCooldown(engine, fn, argsFor(steps[steps.length - 1]));
   return { steps: steps as GovernStep<T>[], txs };
 }
 /* eslint-enable @typescript-eslint/no-explicit-any */
