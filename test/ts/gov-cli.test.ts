@@ -157,9 +157,16 @@ describe("Governance CLI against hardhat node", function () {
     expect(done.stdout).to.include(`executed ${id}: setReserveFactor(250000000000000000)`);
     expect(await engine.reserveFactor()).to.equal(wad("0.25"));
     expect((await gov(["status", id])).stdout).to.include(`${id}  done`);
+    // The reserve factor just changed: the one-day cooldown refuses the next step, and nothing is scheduled.
+    const soon = await gov(["propose", "reserve-factor", "0.3"]);
+    expect(soon.code).to.equal(2);
+    expect(soon.stderr).to.include("PerpRateChangeTooSoon(parameter=reserveFactor, allowedAt=");
   });
 
   it("a struct change shows only the changed field as a diff and executes", async function () {
+    // Deployment set ETH-USD's funding rate, which starts the market's one-day rate cooldown: let it pass.
+    await provider.send("evm_increaseTime", [86_400]);
+    await provider.send("evm_mine", []);
     const p = await gov(["propose", "risk-params", "--market", "ETH-USD", "--set", "takerFeeRate=0.06%", "--salt", "fee"]);
     expect(p.code, p.stderr).to.equal(0);
     expect(p.stdout).to.include("~ takerFeeRate              0.05%  ->  0.06%");
@@ -206,7 +213,7 @@ describe("Governance CLI against hardhat node", function () {
   });
 
   it("cancel removes a pending operation; it can then never execute", async function () {
-    const p = await gov(["propose", "reserve-factor", "0.3", "--salt", "to-cancel"]);
+    const p = await gov(["propose", "risk-params", "--market", "BTC-USD", "--set", "minKeeperFee=6", "--salt", "to-cancel"]);
     const id = opId(p.stdout);
     const c = await gov(["cancel", id]);
     expect(c.code, c.stderr).to.equal(0);
@@ -228,7 +235,10 @@ describe("Governance CLI against hardhat node", function () {
       await encryptKeystoreJson({ address: account.address, privateKey: KEY0 }, "correct horse", { scrypt: { N: 1024 } }),
     );
     const env2 = { TIDEMARK_PRIVATE_KEY: undefined, TIDEMARK_KEYSTORE_PASSWORD: "correct horse" };
-    const p = await gov(["propose", "reserve-factor", "0.3", "--salt", "keystore", "--keystore", file], env2);
+    const p = await gov(
+      ["propose", "risk-params", "--market", "BTC-USD", "--set", "minKeeperFee=7", "--salt", "keystore", "--keystore", file],
+      env2,
+    );
     expect(p.code, p.stderr).to.equal(0);
     const wrong = await gov(["cancel", opId(p.stdout), "--keystore", file], { ...env2, TIDEMARK_KEYSTORE_PASSWORD: "nope" });
     expect(wrong.code).to.equal(2);
