@@ -41,11 +41,15 @@ export default buildModule("TidemarkLocal", (m) => {
   const token = m.contract("MockERC20", ["USD Coin (mock)", "USDC", 6]);
   const ethFeed = m.contract("MockV3Aggregator", [8, m.getParameter("ethPrice", 3_000n * 10n ** 8n)], { id: "EthUsdFeed" });
   const btcFeed = m.contract("MockV3Aggregator", [8, m.getParameter("btcPrice", 60_000n * 10n ** 8n)], { id: "BtcUsdFeed" });
-  const oracle = (maxPrice: bigint) => ({ heartbeat: 3_600, minPrice: WAD, maxPrice });
-  const exposure = (impactSkewScale: bigint) => ({
-    impactSkewScale,
-    maxLongOpenInterestRatio: 2n * WAD,
-    maxShortOpenInterestRatio: 2n * WAD,
+  /** A local market: same tiers and fees everywhere; caps at 2x the pool per side; funding up to 0.1% per day. */
+  const market = (symbol: string, feed: typeof ethFeed, maxPrice: bigint, impactSkewScale: bigint, fundingSkewScale: bigint) => ({
+    symbol,
+    feed,
+    oracle: { heartbeat: 3_600, minPrice: WAD, maxPrice },
+    riskParams: LOCAL_RISK_PARAMS,
+    tiers: LOCAL_TIERS,
+    exposure: { impactSkewScale, maxLongOpenInterestRatio: 2n * WAD, maxShortOpenInterestRatio: 2n * WAD },
+    funding: { skewScale: fundingSkewScale, maxFundingRatePerDay: wad("0.001") },
   });
   const system = buildSystem(m, {
     token,
@@ -54,24 +58,8 @@ export default buildModule("TidemarkLocal", (m) => {
     executors: [m.getParameter("executor", deployer)],
     guardian: m.getParameter("guardian", deployer),
     markets: [
-      {
-        symbol: "ETH-USD",
-        feed: ethFeed,
-        oracle: oracle(1_000_000n * WAD),
-        riskParams: LOCAL_RISK_PARAMS,
-        tiers: LOCAL_TIERS,
-        exposure: exposure(1_000_000n * WAD),
-        funding: { skewScale: 10_000n * WAD, maxFundingRatePerDay: wad("0.001") },
-      },
-      {
-        symbol: "BTC-USD",
-        feed: btcFeed,
-        oracle: oracle(10_000_000n * WAD),
-        riskParams: LOCAL_RISK_PARAMS,
-        tiers: LOCAL_TIERS,
-        exposure: exposure(50_000n * WAD),
-        funding: { skewScale: 500n * WAD, maxFundingRatePerDay: wad("0.001") },
-      },
+      market("ETH-USD", ethFeed, 1_000_000n * WAD, 1_000_000n * WAD, 10_000n * WAD),
+      market("BTC-USD", btcFeed, 10_000_000n * WAD, 50_000n * WAD, 500n * WAD),
     ],
   });
   return { token, ethFeed, btcFeed, ...system };
