@@ -142,7 +142,8 @@ library RiskLib {
 
     /// @notice Sizes a liquidation at `price`: partial when the position is large enough and a remainder of at
     /// least the minimum notional can reach the target health factor, full otherwise.
-    /// @dev The remainder is the largest size whose exact post-liquidation health is >= target (least size closed).
+    /// @dev The remainder's exact post-liquidation health is >= target; the close is the least such size up to the
+    /// rounding band described below.
     /// Runs inside the linked LiquidationLib: the search is large and only liquidations need it.
     function planLiquidation(RiskContext memory ctx, uint256 price) internal pure returns (LiquidationPlan memory plan) {
         uint256 absSize = FP.abs(ctx.size);
@@ -152,9 +153,11 @@ library RiskLib {
             uint256 minRemaining = FP.divWadUp(ctx.params.minPositionNotional, price);
             if (minRemaining < absSize && _meetsTarget(ctx, price, minRemaining)) {
                 uint256 estimate = _remainingEstimate(ctx, price, absSize);
-                // Largest remainder that meets the target, to within the size worth one token unit of notional
-                // (amounts paid then differ from the wei-exact answer by at most one token unit); each halving of
-                // the precision would cost ~2 more evaluations of the exact predicate.
+                // A remainder that meets the target while the one a token unit of notional larger misses it. The
+                // predicate is monotone only up to the token-unit rounding of reward, penalty and PnL (a band of about
+                // 1 / (target * MMR - reward rate - penalty rate) token units of notional), so the close may exceed
+                // the least possible by that band; finer precision costs ~2 evaluations per halving and cannot beat
+                // the band. The target itself is always met exactly.
                 uint256 tolerance = FP.max(1, ctx.scale * WAD / price);
                 (uint256 meets,) = _firstTrue(ctx, price, _missesTarget, estimate, minRemaining, absSize, tolerance);
                 return _plan(ctx, price, absSize - meets);
