@@ -186,12 +186,22 @@ function parseValue(field: string, kind: Kind, raw: string): bigint | string {
 
 /* ---------------------------------------------------------------- context */
 
+const artifacts = new Map<string, { abi: unknown[] }>();
+
 function artifact(name: string): { abi: unknown[] } {
+  const known = artifacts.get(name);
+  if (known !== undefined) return known;
   const candidates = [
     join(ROOT, "artifacts/contracts/core", `${name}.sol`, `${name}.json`),
     join(ROOT, "artifacts/@openzeppelin/contracts/governance", `${name}.sol`, `${name}.json`),
   ];
-  for (const path of candidates) if (existsSync(path)) return JSON.parse(readFileSync(path, "utf8"));
+  for (const path of candidates) {
+    if (existsSync(path)) {
+      const loaded = JSON.parse(readFileSync(path, "utf8")) as { abi: unknown[] };
+      artifacts.set(name, loaded);
+      return loaded;
+    }
+  }
   throw new UsageError(`contract artifact for ${name} not found: run "npx hardhat build" first`);
 }
 
@@ -457,9 +467,8 @@ async function cmdPropose(values: Record<string, unknown>, positionals: string[]
   const [change, ...rest] = positionals;
   if (change === undefined) throw new UsageError("propose needs a change; see npm run gov -- propose --help");
   // Read and check the change first, so bad input fails before any signer is loaded.
-  const { engine: reader, timelock: timelockReader, provider } = await context(values, false);
-  const c = await buildChange(reader, change, values, rest);
-  const engine = reader;
+  const { engine, timelock: timelockReader, provider } = await context(values, false);
+  const c = await buildChange(engine, change, values, rest);
   const data = engine.interface.encodeFunctionData(c.fn, c.args);
   console.log(`${c.fn} on ${await engine.getAddress()}:`);
   console.log(c.diff.join("\n"));

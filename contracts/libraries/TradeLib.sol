@@ -69,8 +69,7 @@ library TradeLib {
         int256 funding = FundingLib.owed(size, index, pos.fundingIndex, RiskLib.WAD * env.scale);
         if (increasing) _requireOpenInterestCap(m, env, market, sizeDelta, price);
         int256 skew = int256(uint256(m.longOpenInterest)) - int256(uint256(m.shortOpenInterest));
-        uint256 skewScale = m.exposure.impactSkewScale;
-        uint256 execPrice = PricingLib.fillPrice(price, skew, sizeDelta, skewScale);
+        uint256 execPrice = PricingLib.fillPrice(price, skew, sizeDelta, m.exposure.impactSkewScale);
         require(
             sizeDelta > 0 ? execPrice <= acceptablePrice : execPrice >= acceptablePrice,
             ITidemarkEngine.PerpSlippage(execPrice, acceptablePrice)

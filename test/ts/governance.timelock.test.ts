@@ -2,6 +2,7 @@ import { expect } from "chai";
 import { network } from "hardhat";
 
 import { deployProtocol, ETH, BTC, EXPOSURE_PARAMS, RISK_PARAMS, TIERS, oracleConfig, usd, wad } from "./helpers/fixture.js";
+import { mutatingFunctions } from "./helpers/engine-helpers.js";
 
 const { ethers, networkHelpers } = await network.create();
 
@@ -237,10 +238,7 @@ describe("Governance through the timelock", function () {
 
     // The engine has no function a role could use to move funds: its state-changing functions are exactly the
     // user, keeper, governor and guardian entry points below (a new one must be classified here).
-    const mutating = engine.interface.fragments
-      .filter((x: any) => x.type === "function" && x.stateMutability !== "view" && x.stateMutability !== "pure")
-      .map((x: any) => x.name)
-      .sort();
+    const mutating = mutatingFunctions(engine);
     const own = ["deposit", "withdraw", "modifyPosition", "closePosition", "addCollateral", "removeCollateral"];
     const keeper = ["liquidate", "liquidateBatch"];
     const governor = (await governorCalls(f)).map(([n]) => n);

@@ -389,3 +389,11 @@ export async function governInSteps<T extends GovernTarget>(
   return { steps: steps as GovernStep<T>[], txs };
 }
 /* eslint-enable @typescript-eslint/no-explicit-any */
+
+/** Names of a contract's state-changing functions (neither view nor pure), sorted: the surface a role could use. */
+export function mutatingFunctions(contract: { interface: { fragments: readonly any[] } }): string[] {
+  return contract.interface.fragments
+    .filter((x) => x.type === "function" && x.stateMutability !== "view" && x.stateMutability !== "pure")
+    .map((x) => x.name as string)
+    .sort();
+}
