@@ -25,6 +25,13 @@ contract LiquidityPool is ILiquidityPool, ERC4626, EngineBound, ReentrancyGuardT
     /// @dev Virtual share decimals added on top of the asset's (inflation-attack protection).
     uint8 internal constant DECIMALS_OFFSET = 6;
 
+    // The valuation for the duration of one deposit, mint, withdraw or redeem: OpenZeppelin's ERC-4626 reads the max*
+    // limit and totalAssets several times per call, and each read would ask the engine to price every market again.
+    // Set and cleared by `valuedOnce` (nothing moves between those reads); `_navPlusOne` 0 means unset.
+    uint256 private transient _navPlusOne;
+    uint256 private transient _cachedBalance;
+    bool private transient _cachedFresh;
+
     constructor(IERC20 asset_, string memory name_, string memory symbol_) ERC4626(asset_) ERC20(name_, symbol_) {}
 
     /// @notice Token balance plus the mark to market of open positions, floored at 0.
@@ -76,11 +83,23 @@ contract LiquidityPool is ILiquidityPool, ERC4626, EngineBound, ReentrancyGuardT
         emit PaidToEngine(amount);
     }
 
-    function deposit(uint256 assets, address receiver) public override(ERC4626, IERC4626) nonReentrant returns (uint256) {
+    function deposit(uint256 assets, address receiver)
+        public
+        override(ERC4626, IERC4626)
+        nonReentrant
+        valuedOnce
+        returns (uint256)
+    {
         return super.deposit(assets, receiver);
     }
 
-    function mint(uint256 shares, address receiver) public override(ERC4626, IERC4626) nonReentrant returns (uint256) {
+    function mint(uint256 shares, address receiver)
+        public
+        override(ERC4626, IERC4626)
+        nonReentrant
+        valuedOnce
+        returns (uint256)
+    {
         return super.mint(shares, receiver);
     }
 
@@ -88,6 +107,7 @@ contract LiquidityPool is ILiquidityPool, ERC4626, EngineBound, ReentrancyGuardT
         public
         override(ERC4626, IERC4626)
         nonReentrant
+        valuedOnce
         returns (uint256)
     {
         return super.withdraw(assets, receiver, owner);
@@ -97,13 +117,29 @@ contract LiquidityPool is ILiquidityPool, ERC4626, EngineBound, ReentrancyGuardT
         public
         override(ERC4626, IERC4626)
         nonReentrant
+        valuedOnce
         returns (uint256)
     {
         return super.redeem(shares, receiver, owner);
     }
 
+    /// @dev Values the pool once for the whole call; the cache is cleared before returning, so a later call in the
+    /// same transaction values afresh.
+    modifier valuedOnce() {
+        (uint256 nav, uint256 balance, bool fresh) = _computeValuation();
+        (_navPlusOne, _cachedBalance, _cachedFresh) = (nav + 1, balance, fresh);
+        _;
+        (_navPlusOne, _cachedBalance, _cachedFresh) = (0, 0, false);
+    }
+
     /// @dev NAV, token balance and whether the engine priced every market with open interest freshly.
     function _valuation() internal view returns (uint256 nav, uint256 balance, bool fresh) {
+        uint256 cached = _navPlusOne;
+        if (cached != 0) return (cached - 1, _cachedBalance, _cachedFresh);
+        return _computeValuation();
+    }
+
+    function _computeValuation() internal view returns (uint256 nav, uint256 balance, bool fresh) {
         balance = IERC20(asset()).balanceOf(address(this));
         address e = engine();
         if (e == address(0)) return (balance, balance, true);

@@ -119,6 +119,25 @@ describe("LiquidityPool and InsuranceFund", function () {
     });
   });
 
+  describe("valuation within one call", function () {
+    it("a deposit values the pool once, and a NAV read later in the same transaction sees the deposit", async function () {
+      const f = await networkHelpers.loadFixture(protocolFixture);
+      const { pool, engine, token, alice } = f;
+      // An open position in profit: the NAV is the balance minus the trader's PnL.
+      await openPosition(engine, alice, ETH, wad(10), usd(1_000));
+      await f.ethFeed.updateAnswer(answer(3_100));
+      const caller = await ethers.deployContract("PoolCaller");
+      await token.mint(caller, usd(10_000));
+      const navBefore = await pool.totalAssets();
+      const shares = await pool.previewDeposit(usd(10_000));
+      await caller.depositThenReadNav(pool, usd(10_000));
+      expect(await pool.balanceOf(caller)).to.equal(shares);
+      // The per-call cache was cleared on return: the read after the deposit is the fresh NAV, not the one before it.
+      expect(await caller.navAfterDeposit()).to.equal(navBefore + usd(10_000));
+      expect(await pool.totalAssets()).to.equal(navBefore + usd(10_000));
+    });
+  });
+
   describe("reserve", function () {
     it("reservedAssets = ceil(totalOpenNotional * reserveFactor) in token units", async function () {
       const f = await networkHelpers.loadFixture(protocolFixture);
