@@ -45,3 +45,10 @@ export const OracleStatus = {
   GracePeriod: 5,
 } as const;
 export type OracleStatusName = keyof typeof OracleStatus;
+
+/** The name of an `OracleStatus` code. */
+export function oracleStatusName(code: number): OracleStatusName {
+  const name = (Object.keys(OracleStatus) as OracleStatusName[]).find((k) => OracleStatus[k] === code);
+  if (name === undefined) throw new RangeError(`unknown oracle status code ${code}`);
+  return name;
+}

@@ -1,0 +1,31 @@
+/**
+ * `client.extend(tidemarkActions({ addresses }))`: every action bound to the client and the deployment, so
+ * `client.getPosition({ account, market })`. The plain functions stay importable on their own and tree-shake; the
+ * decorator pulls in all of them.
+ */
+import type { Account, Chain, Client, Transport } from "viem";
+
+import * as actions from "./actions/index.js";
+import type { TidemarkAddresses } from "./types.js";
+
+type Bound<P> = Omit<P, "addresses"> & { addresses?: TidemarkAddresses | undefined };
+const bind =
+  <P extends { addresses: TidemarkAddresses }, R>(client: Client, addresses: TidemarkAddresses, fn: (client: never, p: P) => R) =>
+  (p: Bound<P>): R =>
+    fn(client as never, { ...p, addresses: p.addresses ?? addresses } as P);
+
+export type TidemarkActions = {
+  [K in keyof typeof actions as (typeof actions)[K] extends (client: never, p: { addresses: TidemarkAddresses }) => unknown ? K : never]:
+    (typeof actions)[K] extends (client: never, p: infer P extends { addresses: TidemarkAddresses }) => infer R ? (p: Bound<P>) => R : never;
+};
+
+/** The decorator: `createWalletClient(...).extend(tidemarkActions({ addresses }))`. Write actions need a client with an account or an `account` parameter. */
+export function tidemarkActions(config: { addresses: TidemarkAddresses }) {
+  return <C extends Client<Transport, Chain | undefined, Account | undefined>>(client: C): TidemarkActions => {
+    const out: Record<string, unknown> = {};
+    for (const [name, fn] of Object.entries(actions)) {
+      if (typeof fn === "function") out[name] = bind(client, config.addresses, fn as never);
+    }
+    return out as TidemarkActions;
+  };
+}
