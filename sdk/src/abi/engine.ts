@@ -3,22 +3,18 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "contract IERC20Metadata",
         "name": "token",
         "type": "address"
       },
       {
-        "internalType": "contract ILiquidityPool",
         "name": "pool_",
         "type": "address"
       },
       {
-        "internalType": "contract IInsuranceFund",
         "name": "insurance_",
         "type": "address"
       },
       {
-        "internalType": "address",
         "name": "admin",
         "type": "address"
       }
@@ -34,12 +30,10 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "account",
         "type": "address"
       },
       {
-        "internalType": "bytes32",
         "name": "neededRole",
         "type": "bytes32"
       }
@@ -50,12 +44,10 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
-        "internalType": "uint256",
         "name": "graceEndsAt",
         "type": "uint256"
       }
@@ -66,12 +58,10 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
-        "internalType": "int256",
         "name": "answer",
         "type": "int256"
       }
@@ -82,22 +72,18 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
-        "internalType": "uint256",
         "name": "price",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "minPrice",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "maxPrice",
         "type": "uint256"
       }
@@ -108,7 +94,6 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -119,17 +104,14 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
-        "internalType": "uint256",
         "name": "updatedAt",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "heartbeat",
         "type": "uint256"
       }
@@ -140,12 +122,10 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "vault",
         "type": "address"
       },
       {
-        "internalType": "address",
         "name": "asset",
         "type": "address"
       }
@@ -156,7 +136,6 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "int256",
         "name": "collateralDelta",
         "type": "int256"
       }
@@ -167,12 +146,10 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "healthBefore",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "healthAfter",
         "type": "uint256"
       }
@@ -183,12 +160,10 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "collateral",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "requested",
         "type": "uint256"
       }
@@ -199,17 +174,14 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "account",
         "type": "address"
       },
       {
-        "internalType": "uint256",
         "name": "balance",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "required",
         "type": "uint256"
       }
@@ -220,22 +192,18 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "account",
         "type": "address"
       },
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
-        "internalType": "int256",
         "name": "equity",
         "type": "int256"
       },
       {
-        "internalType": "uint256",
         "name": "required",
         "type": "uint256"
       }
@@ -246,7 +214,6 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "index",
         "type": "uint256"
       }
@@ -257,12 +224,10 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "accounts",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "markets",
         "type": "uint256"
       }
@@ -273,12 +238,10 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "costRate",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "targetMaintenanceRate",
         "type": "uint256"
       }
@@ -289,7 +252,6 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -300,7 +262,6 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -311,12 +272,10 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "account",
         "type": "address"
       },
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -332,22 +291,18 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
-        "internalType": "bool",
         "name": "isLong",
         "type": "bool"
       },
       {
-        "internalType": "uint256",
         "name": "openInterestNotional",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "cap",
         "type": "uint256"
       }
@@ -358,22 +313,18 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "bytes32",
         "name": "parameter",
         "type": "bytes32"
       },
       {
-        "internalType": "uint256",
         "name": "value",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "min",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "max",
         "type": "uint256"
       }
@@ -384,22 +335,18 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "bytes32",
         "name": "parameter",
         "type": "bytes32"
       },
       {
-        "internalType": "uint256",
         "name": "current",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "proposed",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "maxStep",
         "type": "uint256"
       }
@@ -415,12 +362,10 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "int256",
         "name": "size",
         "type": "int256"
       },
       {
-        "internalType": "int256",
         "name": "sizeDelta",
         "type": "int256"
       }
@@ -431,17 +376,14 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "account",
         "type": "address"
       },
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
-        "internalType": "uint256",
         "name": "healthFactor",
         "type": "uint256"
       }
@@ -452,12 +394,10 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "size",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "maxSize",
         "type": "uint256"
       }
@@ -468,12 +408,10 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "notional",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "minNotional",
         "type": "uint256"
       }
@@ -484,12 +422,10 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "bytes32",
         "name": "parameter",
         "type": "bytes32"
       },
       {
-        "internalType": "uint256",
         "name": "allowedAt",
         "type": "uint256"
       }
@@ -500,12 +436,10 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "executionPrice",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "acceptablePrice",
         "type": "uint256"
       }
@@ -516,12 +450,10 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "expected",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "received",
         "type": "uint256"
       }
@@ -532,7 +464,6 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -543,7 +474,6 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint8",
         "name": "decimals",
         "type": "uint8"
       }
@@ -569,7 +499,6 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "token",
         "type": "address"
       }
@@ -582,25 +511,21 @@ export const tidemarkEngineAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "address",
         "name": "account",
         "type": "address"
       },
       {
         "indexed": true,
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
         "indexed": false,
-        "internalType": "int256",
         "name": "delta",
         "type": "int256"
       },
       {
         "indexed": false,
-        "internalType": "uint256",
         "name": "newCollateral",
         "type": "uint256"
       }
@@ -613,13 +538,11 @@ export const tidemarkEngineAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "address",
         "name": "account",
         "type": "address"
       },
       {
         "indexed": false,
-        "internalType": "uint256",
         "name": "amount",
         "type": "uint256"
       }
@@ -632,30 +555,25 @@ export const tidemarkEngineAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
         "components": [
           {
-            "internalType": "uint128",
             "name": "impactSkewScale",
             "type": "uint128"
           },
           {
-            "internalType": "uint64",
             "name": "maxLongOpenInterestRatio",
             "type": "uint64"
           },
           {
-            "internalType": "uint64",
             "name": "maxShortOpenInterestRatio",
             "type": "uint64"
           }
         ],
         "indexed": false,
-        "internalType": "struct ExposureParams",
         "name": "params",
         "type": "tuple"
       }
@@ -668,25 +586,21 @@ export const tidemarkEngineAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
         "components": [
           {
-            "internalType": "uint128",
             "name": "skewScale",
             "type": "uint128"
           },
           {
-            "internalType": "uint64",
             "name": "maxFundingRatePerDay",
             "type": "uint64"
           }
         ],
         "indexed": false,
-        "internalType": "struct FundingParams",
         "name": "params",
         "type": "tuple"
       }
@@ -699,19 +613,16 @@ export const tidemarkEngineAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "address",
         "name": "account",
         "type": "address"
       },
       {
         "indexed": true,
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
         "indexed": false,
-        "internalType": "int256",
         "name": "amount",
         "type": "int256"
       }
@@ -724,7 +635,6 @@ export const tidemarkEngineAbi = [
     "inputs": [
       {
         "indexed": false,
-        "internalType": "bool",
         "name": "paused",
         "type": "bool"
       }
@@ -737,30 +647,25 @@ export const tidemarkEngineAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
         "components": [
           {
-            "internalType": "uint128",
             "name": "notionalFloor",
             "type": "uint128"
           },
           {
-            "internalType": "uint64",
             "name": "imr",
             "type": "uint64"
           },
           {
-            "internalType": "uint64",
             "name": "mmr",
             "type": "uint64"
           }
         ],
         "indexed": false,
-        "internalType": "struct Tier[]",
         "name": "tiers",
         "type": "tuple[]"
       }
@@ -773,111 +678,91 @@ export const tidemarkEngineAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
         "components": [
           {
-            "internalType": "address",
             "name": "feed",
             "type": "address"
           },
           {
-            "internalType": "uint32",
             "name": "heartbeat",
             "type": "uint32"
           },
           {
-            "internalType": "uint8",
             "name": "decimals",
             "type": "uint8"
           },
           {
-            "internalType": "uint128",
             "name": "minPrice",
             "type": "uint128"
           },
           {
-            "internalType": "uint128",
             "name": "maxPrice",
             "type": "uint128"
           }
         ],
         "indexed": false,
-        "internalType": "struct OracleConfig",
         "name": "oracle",
         "type": "tuple"
       },
       {
         "components": [
           {
-            "internalType": "uint64",
             "name": "takerFeeRate",
             "type": "uint64"
           },
           {
-            "internalType": "uint64",
             "name": "liquidationFeeRate",
             "type": "uint64"
           },
           {
-            "internalType": "uint64",
             "name": "liquidationPenaltyRate",
             "type": "uint64"
           },
           {
-            "internalType": "uint64",
             "name": "targetHealthFactor",
             "type": "uint64"
           },
           {
-            "internalType": "uint128",
             "name": "minKeeperFee",
             "type": "uint128"
           },
           {
-            "internalType": "uint128",
             "name": "maxKeeperFee",
             "type": "uint128"
           },
           {
-            "internalType": "uint128",
             "name": "minPositionNotional",
             "type": "uint128"
           },
           {
-            "internalType": "uint128",
             "name": "fullLiquidationNotional",
             "type": "uint128"
           }
         ],
         "indexed": false,
-        "internalType": "struct RiskParams",
         "name": "params",
         "type": "tuple"
       },
       {
         "components": [
           {
-            "internalType": "uint128",
             "name": "notionalFloor",
             "type": "uint128"
           },
           {
-            "internalType": "uint64",
             "name": "imr",
             "type": "uint64"
           },
           {
-            "internalType": "uint64",
             "name": "mmr",
             "type": "uint64"
           }
         ],
         "indexed": false,
-        "internalType": "struct Tier[]",
         "name": "tiers",
         "type": "tuple[]"
       }
@@ -890,13 +775,11 @@ export const tidemarkEngineAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
         "indexed": false,
-        "internalType": "bool",
         "name": "paused",
         "type": "bool"
       }
@@ -909,40 +792,33 @@ export const tidemarkEngineAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
         "components": [
           {
-            "internalType": "address",
             "name": "feed",
             "type": "address"
           },
           {
-            "internalType": "uint32",
             "name": "heartbeat",
             "type": "uint32"
           },
           {
-            "internalType": "uint8",
             "name": "decimals",
             "type": "uint8"
           },
           {
-            "internalType": "uint128",
             "name": "minPrice",
             "type": "uint128"
           },
           {
-            "internalType": "uint128",
             "name": "maxPrice",
             "type": "uint128"
           }
         ],
         "indexed": false,
-        "internalType": "struct OracleConfig",
         "name": "oracle",
         "type": "tuple"
       }
@@ -955,61 +831,51 @@ export const tidemarkEngineAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "address",
         "name": "account",
         "type": "address"
       },
       {
         "indexed": true,
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
         "indexed": true,
-        "internalType": "address",
         "name": "liquidator",
         "type": "address"
       },
       {
         "indexed": false,
-        "internalType": "uint256",
         "name": "closedSize",
         "type": "uint256"
       },
       {
         "indexed": false,
-        "internalType": "uint256",
         "name": "price",
         "type": "uint256"
       },
       {
         "indexed": false,
-        "internalType": "int256",
         "name": "realizedPnl",
         "type": "int256"
       },
       {
         "indexed": false,
-        "internalType": "uint256",
         "name": "keeperReward",
         "type": "uint256"
       },
       {
         "indexed": false,
-        "internalType": "uint256",
         "name": "penalty",
         "type": "uint256"
       },
       {
         "indexed": false,
-        "internalType": "int256",
         "name": "remainingSize",
         "type": "int256"
       },
       {
         "indexed": false,
-        "internalType": "uint256",
         "name": "returnedToTrader",
         "type": "uint256"
       }
@@ -1022,73 +888,61 @@ export const tidemarkEngineAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "address",
         "name": "account",
         "type": "address"
       },
       {
         "indexed": true,
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
         "indexed": false,
-        "internalType": "int256",
         "name": "sizeDelta",
         "type": "int256"
       },
       {
         "indexed": false,
-        "internalType": "int256",
         "name": "collateralDelta",
         "type": "int256"
       },
       {
         "indexed": false,
-        "internalType": "uint256",
         "name": "executionPrice",
         "type": "uint256"
       },
       {
         "indexed": false,
-        "internalType": "uint256",
         "name": "fee",
         "type": "uint256"
       },
       {
         "indexed": false,
-        "internalType": "int256",
         "name": "realizedPnl",
         "type": "int256"
       },
       {
         "indexed": false,
-        "internalType": "int256",
         "name": "newSize",
         "type": "int256"
       },
       {
         "indexed": false,
-        "internalType": "uint256",
         "name": "newCollateral",
         "type": "uint256"
       },
       {
         "indexed": false,
-        "internalType": "uint256",
         "name": "newEntryPrice",
         "type": "uint256"
       },
       {
         "indexed": false,
-        "internalType": "uint256",
         "name": "oraclePrice",
         "type": "uint256"
       },
       {
         "indexed": false,
-        "internalType": "int256",
         "name": "priceImpact",
         "type": "int256"
       }
@@ -1101,7 +955,6 @@ export const tidemarkEngineAbi = [
     "inputs": [
       {
         "indexed": false,
-        "internalType": "uint256",
         "name": "reserveFactor",
         "type": "uint256"
       }
@@ -1114,55 +967,45 @@ export const tidemarkEngineAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
         "components": [
           {
-            "internalType": "uint64",
             "name": "takerFeeRate",
             "type": "uint64"
           },
           {
-            "internalType": "uint64",
             "name": "liquidationFeeRate",
             "type": "uint64"
           },
           {
-            "internalType": "uint64",
             "name": "liquidationPenaltyRate",
             "type": "uint64"
           },
           {
-            "internalType": "uint64",
             "name": "targetHealthFactor",
             "type": "uint64"
           },
           {
-            "internalType": "uint128",
             "name": "minKeeperFee",
             "type": "uint128"
           },
           {
-            "internalType": "uint128",
             "name": "maxKeeperFee",
             "type": "uint128"
           },
           {
-            "internalType": "uint128",
             "name": "minPositionNotional",
             "type": "uint128"
           },
           {
-            "internalType": "uint128",
             "name": "fullLiquidationNotional",
             "type": "uint128"
           }
         ],
         "indexed": false,
-        "internalType": "struct RiskParams",
         "name": "params",
         "type": "tuple"
       }
@@ -1175,19 +1018,16 @@ export const tidemarkEngineAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "bytes32",
         "name": "role",
         "type": "bytes32"
       },
       {
         "indexed": true,
-        "internalType": "bytes32",
         "name": "previousAdminRole",
         "type": "bytes32"
       },
       {
         "indexed": true,
-        "internalType": "bytes32",
         "name": "newAdminRole",
         "type": "bytes32"
       }
@@ -1200,19 +1040,16 @@ export const tidemarkEngineAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "bytes32",
         "name": "role",
         "type": "bytes32"
       },
       {
         "indexed": true,
-        "internalType": "address",
         "name": "account",
         "type": "address"
       },
       {
         "indexed": true,
-        "internalType": "address",
         "name": "sender",
         "type": "address"
       }
@@ -1225,19 +1062,16 @@ export const tidemarkEngineAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "bytes32",
         "name": "role",
         "type": "bytes32"
       },
       {
         "indexed": true,
-        "internalType": "address",
         "name": "account",
         "type": "address"
       },
       {
         "indexed": true,
-        "internalType": "address",
         "name": "sender",
         "type": "address"
       }
@@ -1250,13 +1084,11 @@ export const tidemarkEngineAbi = [
     "inputs": [
       {
         "indexed": false,
-        "internalType": "address",
         "name": "feed",
         "type": "address"
       },
       {
         "indexed": false,
-        "internalType": "uint32",
         "name": "gracePeriod",
         "type": "uint32"
       }
@@ -1269,37 +1101,31 @@ export const tidemarkEngineAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "address",
         "name": "account",
         "type": "address"
       },
       {
         "indexed": true,
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
         "indexed": false,
-        "internalType": "uint256",
         "name": "badDebt",
         "type": "uint256"
       },
       {
         "indexed": false,
-        "internalType": "uint256",
         "name": "keeperTopUp",
         "type": "uint256"
       },
       {
         "indexed": false,
-        "internalType": "uint256",
         "name": "fromInsurance",
         "type": "uint256"
       },
       {
         "indexed": false,
-        "internalType": "uint256",
         "name": "fromPool",
         "type": "uint256"
       }
@@ -1312,13 +1138,11 @@ export const tidemarkEngineAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "address",
         "name": "account",
         "type": "address"
       },
       {
         "indexed": false,
-        "internalType": "uint256",
         "name": "amount",
         "type": "uint256"
       }
@@ -1331,7 +1155,6 @@ export const tidemarkEngineAbi = [
     "name": "DEFAULT_ADMIN_ROLE",
     "outputs": [
       {
-        "internalType": "bytes32",
         "name": "",
         "type": "bytes32"
       }
@@ -1344,7 +1167,6 @@ export const tidemarkEngineAbi = [
     "name": "GOVERNOR_ROLE",
     "outputs": [
       {
-        "internalType": "bytes32",
         "name": "",
         "type": "bytes32"
       }
@@ -1357,7 +1179,6 @@ export const tidemarkEngineAbi = [
     "name": "GUARDIAN_ROLE",
     "outputs": [
       {
-        "internalType": "bytes32",
         "name": "",
         "type": "bytes32"
       }
@@ -1368,12 +1189,10 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
-        "internalType": "uint256",
         "name": "amount",
         "type": "uint256"
       }
@@ -1386,12 +1205,10 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
-        "internalType": "uint256",
         "name": "acceptablePrice",
         "type": "uint256"
       }
@@ -1406,7 +1223,6 @@ export const tidemarkEngineAbi = [
     "name": "collateralToken",
     "outputs": [
       {
-        "internalType": "address",
         "name": "",
         "type": "address"
       }
@@ -1417,7 +1233,6 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "amount",
         "type": "uint256"
       }
@@ -1430,7 +1245,6 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -1440,22 +1254,18 @@ export const tidemarkEngineAbi = [
       {
         "components": [
           {
-            "internalType": "uint128",
             "name": "impactSkewScale",
             "type": "uint128"
           },
           {
-            "internalType": "uint64",
             "name": "maxLongOpenInterestRatio",
             "type": "uint64"
           },
           {
-            "internalType": "uint64",
             "name": "maxShortOpenInterestRatio",
             "type": "uint64"
           }
         ],
-        "internalType": "struct ExposureParams",
         "name": "",
         "type": "tuple"
       }
@@ -1466,7 +1276,6 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "account",
         "type": "address"
       }
@@ -1474,7 +1283,6 @@ export const tidemarkEngineAbi = [
     "name": "freeBalance",
     "outputs": [
       {
-        "internalType": "uint256",
         "name": "",
         "type": "uint256"
       }
@@ -1485,7 +1293,6 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -1495,17 +1302,14 @@ export const tidemarkEngineAbi = [
       {
         "components": [
           {
-            "internalType": "uint128",
             "name": "skewScale",
             "type": "uint128"
           },
           {
-            "internalType": "uint64",
             "name": "maxFundingRatePerDay",
             "type": "uint64"
           }
         ],
-        "internalType": "struct FundingParams",
         "name": "",
         "type": "tuple"
       }
@@ -1516,7 +1320,6 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -1524,17 +1327,14 @@ export const tidemarkEngineAbi = [
     "name": "fundingState",
     "outputs": [
       {
-        "internalType": "int256",
         "name": "index",
         "type": "int256"
       },
       {
-        "internalType": "int256",
         "name": "ratePerDay",
         "type": "int256"
       },
       {
-        "internalType": "uint256",
         "name": "price",
         "type": "uint256"
       }
@@ -1545,12 +1345,10 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "account",
         "type": "address"
       },
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -1560,32 +1358,26 @@ export const tidemarkEngineAbi = [
       {
         "components": [
           {
-            "internalType": "int128",
             "name": "size",
             "type": "int128"
           },
           {
-            "internalType": "uint128",
             "name": "collateral",
             "type": "uint128"
           },
           {
-            "internalType": "uint96",
             "name": "entryPrice",
             "type": "uint96"
           },
           {
-            "internalType": "int128",
             "name": "fundingIndex",
             "type": "int128"
           },
           {
-            "internalType": "uint32",
             "name": "index",
             "type": "uint32"
           }
         ],
-        "internalType": "struct Position",
         "name": "",
         "type": "tuple"
       }
@@ -1596,7 +1388,6 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "bytes32",
         "name": "role",
         "type": "bytes32"
       }
@@ -1604,7 +1395,6 @@ export const tidemarkEngineAbi = [
     "name": "getRoleAdmin",
     "outputs": [
       {
-        "internalType": "bytes32",
         "name": "",
         "type": "bytes32"
       }
@@ -1617,7 +1407,6 @@ export const tidemarkEngineAbi = [
     "name": "globalPaused",
     "outputs": [
       {
-        "internalType": "bool",
         "name": "",
         "type": "bool"
       }
@@ -1628,12 +1417,10 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "bytes32",
         "name": "role",
         "type": "bytes32"
       },
       {
-        "internalType": "address",
         "name": "account",
         "type": "address"
       }
@@ -1646,12 +1433,10 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "bytes32",
         "name": "role",
         "type": "bytes32"
       },
       {
-        "internalType": "address",
         "name": "account",
         "type": "address"
       }
@@ -1659,7 +1444,6 @@ export const tidemarkEngineAbi = [
     "name": "hasRole",
     "outputs": [
       {
-        "internalType": "bool",
         "name": "",
         "type": "bool"
       }
@@ -1672,7 +1456,6 @@ export const tidemarkEngineAbi = [
     "name": "insuranceFund",
     "outputs": [
       {
-        "internalType": "address",
         "name": "",
         "type": "address"
       }
@@ -1683,12 +1466,10 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "account",
         "type": "address"
       },
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -1696,7 +1477,6 @@ export const tidemarkEngineAbi = [
     "name": "isLiquidatable",
     "outputs": [
       {
-        "internalType": "bool",
         "name": "",
         "type": "bool"
       }
@@ -1707,7 +1487,6 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -1715,7 +1494,6 @@ export const tidemarkEngineAbi = [
     "name": "isListed",
     "outputs": [
       {
-        "internalType": "bool",
         "name": "",
         "type": "bool"
       }
@@ -1726,7 +1504,6 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -1734,7 +1511,6 @@ export const tidemarkEngineAbi = [
     "name": "isMarketPaused",
     "outputs": [
       {
-        "internalType": "bool",
         "name": "",
         "type": "bool"
       }
@@ -1745,12 +1521,10 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "account",
         "type": "address"
       },
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -1763,12 +1537,10 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "address[]",
         "name": "accounts",
         "type": "address[]"
       },
       {
-        "internalType": "MarketId[]",
         "name": "markets",
         "type": "bytes32[]"
       }
@@ -1776,7 +1548,6 @@ export const tidemarkEngineAbi = [
     "name": "liquidateBatch",
     "outputs": [
       {
-        "internalType": "uint256",
         "name": "liquidated",
         "type": "uint256"
       }
@@ -1787,108 +1558,88 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
         "components": [
           {
-            "internalType": "address",
             "name": "feed",
             "type": "address"
           },
           {
-            "internalType": "uint32",
             "name": "heartbeat",
             "type": "uint32"
           },
           {
-            "internalType": "uint8",
             "name": "decimals",
             "type": "uint8"
           },
           {
-            "internalType": "uint128",
             "name": "minPrice",
             "type": "uint128"
           },
           {
-            "internalType": "uint128",
             "name": "maxPrice",
             "type": "uint128"
           }
         ],
-        "internalType": "struct OracleConfig",
         "name": "oracle",
         "type": "tuple"
       },
       {
         "components": [
           {
-            "internalType": "uint64",
             "name": "takerFeeRate",
             "type": "uint64"
           },
           {
-            "internalType": "uint64",
             "name": "liquidationFeeRate",
             "type": "uint64"
           },
           {
-            "internalType": "uint64",
             "name": "liquidationPenaltyRate",
             "type": "uint64"
           },
           {
-            "internalType": "uint64",
             "name": "targetHealthFactor",
             "type": "uint64"
           },
           {
-            "internalType": "uint128",
             "name": "minKeeperFee",
             "type": "uint128"
           },
           {
-            "internalType": "uint128",
             "name": "maxKeeperFee",
             "type": "uint128"
           },
           {
-            "internalType": "uint128",
             "name": "minPositionNotional",
             "type": "uint128"
           },
           {
-            "internalType": "uint128",
             "name": "fullLiquidationNotional",
             "type": "uint128"
           }
         ],
-        "internalType": "struct RiskParams",
         "name": "params",
         "type": "tuple"
       },
       {
         "components": [
           {
-            "internalType": "uint128",
             "name": "notionalFloor",
             "type": "uint128"
           },
           {
-            "internalType": "uint64",
             "name": "imr",
             "type": "uint64"
           },
           {
-            "internalType": "uint64",
             "name": "mmr",
             "type": "uint64"
           }
         ],
-        "internalType": "struct Tier[]",
         "name": "tiers",
         "type": "tuple[]"
       }
@@ -1903,7 +1654,6 @@ export const tidemarkEngineAbi = [
     "name": "listedMarkets",
     "outputs": [
       {
-        "internalType": "MarketId[]",
         "name": "",
         "type": "bytes32[]"
       }
@@ -1914,7 +1664,6 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -1924,22 +1673,18 @@ export const tidemarkEngineAbi = [
       {
         "components": [
           {
-            "internalType": "uint128",
             "name": "notionalFloor",
             "type": "uint128"
           },
           {
-            "internalType": "uint64",
             "name": "imr",
             "type": "uint64"
           },
           {
-            "internalType": "uint64",
             "name": "mmr",
             "type": "uint64"
           }
         ],
-        "internalType": "struct Tier[]",
         "name": "",
         "type": "tuple[]"
       }
@@ -1950,22 +1695,18 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
-        "internalType": "int256",
         "name": "sizeDelta",
         "type": "int256"
       },
       {
-        "internalType": "int256",
         "name": "collateralDelta",
         "type": "int256"
       },
       {
-        "internalType": "uint256",
         "name": "acceptablePrice",
         "type": "uint256"
       }
@@ -1978,7 +1719,6 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -1986,12 +1726,10 @@ export const tidemarkEngineAbi = [
     "name": "openInterest",
     "outputs": [
       {
-        "internalType": "uint256",
         "name": "long",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "short",
         "type": "uint256"
       }
@@ -2002,12 +1740,10 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
-        "internalType": "uint256",
         "name": "index",
         "type": "uint256"
       }
@@ -2015,7 +1751,6 @@ export const tidemarkEngineAbi = [
     "name": "openPositionAt",
     "outputs": [
       {
-        "internalType": "address",
         "name": "",
         "type": "address"
       }
@@ -2026,7 +1761,6 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -2034,7 +1768,6 @@ export const tidemarkEngineAbi = [
     "name": "openPositionCount",
     "outputs": [
       {
-        "internalType": "uint256",
         "name": "",
         "type": "uint256"
       }
@@ -2045,7 +1778,6 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -2055,32 +1787,26 @@ export const tidemarkEngineAbi = [
       {
         "components": [
           {
-            "internalType": "address",
             "name": "feed",
             "type": "address"
           },
           {
-            "internalType": "uint32",
             "name": "heartbeat",
             "type": "uint32"
           },
           {
-            "internalType": "uint8",
             "name": "decimals",
             "type": "uint8"
           },
           {
-            "internalType": "uint128",
             "name": "minPrice",
             "type": "uint128"
           },
           {
-            "internalType": "uint128",
             "name": "maxPrice",
             "type": "uint128"
           }
         ],
-        "internalType": "struct OracleConfig",
         "name": "",
         "type": "tuple"
       }
@@ -2091,7 +1817,6 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -2099,12 +1824,10 @@ export const tidemarkEngineAbi = [
     "name": "oracleStatus",
     "outputs": [
       {
-        "internalType": "enum OracleStatus",
         "name": "status",
         "type": "uint8"
       },
       {
-        "internalType": "uint256",
         "name": "price",
         "type": "uint256"
       }
@@ -2117,7 +1840,6 @@ export const tidemarkEngineAbi = [
     "name": "pool",
     "outputs": [
       {
-        "internalType": "address",
         "name": "",
         "type": "address"
       }
@@ -2130,12 +1852,10 @@ export const tidemarkEngineAbi = [
     "name": "poolMarkToMarket",
     "outputs": [
       {
-        "internalType": "int256",
         "name": "value",
         "type": "int256"
       },
       {
-        "internalType": "bool",
         "name": "fresh",
         "type": "bool"
       }
@@ -2146,12 +1866,10 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
-        "internalType": "uint256",
         "name": "amount",
         "type": "uint256"
       }
@@ -2164,12 +1882,10 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "bytes32",
         "name": "role",
         "type": "bytes32"
       },
       {
-        "internalType": "address",
         "name": "callerConfirmation",
         "type": "address"
       }
@@ -2184,7 +1900,6 @@ export const tidemarkEngineAbi = [
     "name": "reserveFactor",
     "outputs": [
       {
-        "internalType": "uint256",
         "name": "",
         "type": "uint256"
       }
@@ -2197,7 +1912,6 @@ export const tidemarkEngineAbi = [
     "name": "reservedAssets",
     "outputs": [
       {
-        "internalType": "uint256",
         "name": "",
         "type": "uint256"
       }
@@ -2208,12 +1922,10 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "bytes32",
         "name": "role",
         "type": "bytes32"
       },
       {
-        "internalType": "address",
         "name": "account",
         "type": "address"
       }
@@ -2226,12 +1938,10 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "account",
         "type": "address"
       },
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -2241,101 +1951,82 @@ export const tidemarkEngineAbi = [
       {
         "components": [
           {
-            "internalType": "int256",
             "name": "size",
             "type": "int256"
           },
           {
-            "internalType": "uint256",
             "name": "entryPrice",
             "type": "uint256"
           },
           {
-            "internalType": "uint256",
             "name": "collateral",
             "type": "uint256"
           },
           {
-            "internalType": "int256",
             "name": "fundingOwed",
             "type": "int256"
           },
           {
-            "internalType": "uint256",
             "name": "scale",
             "type": "uint256"
           },
           {
             "components": [
               {
-                "internalType": "uint128",
                 "name": "notionalFloor",
                 "type": "uint128"
               },
               {
-                "internalType": "uint64",
                 "name": "imr",
                 "type": "uint64"
               },
               {
-                "internalType": "uint64",
                 "name": "mmr",
                 "type": "uint64"
               }
             ],
-            "internalType": "struct Tier[]",
             "name": "tiers",
             "type": "tuple[]"
           },
           {
             "components": [
               {
-                "internalType": "uint64",
                 "name": "takerFeeRate",
                 "type": "uint64"
               },
               {
-                "internalType": "uint64",
                 "name": "liquidationFeeRate",
                 "type": "uint64"
               },
               {
-                "internalType": "uint64",
                 "name": "liquidationPenaltyRate",
                 "type": "uint64"
               },
               {
-                "internalType": "uint64",
                 "name": "targetHealthFactor",
                 "type": "uint64"
               },
               {
-                "internalType": "uint128",
                 "name": "minKeeperFee",
                 "type": "uint128"
               },
               {
-                "internalType": "uint128",
                 "name": "maxKeeperFee",
                 "type": "uint128"
               },
               {
-                "internalType": "uint128",
                 "name": "minPositionNotional",
                 "type": "uint128"
               },
               {
-                "internalType": "uint128",
                 "name": "fullLiquidationNotional",
                 "type": "uint128"
               }
             ],
-            "internalType": "struct RiskParams",
             "name": "params",
             "type": "tuple"
           }
         ],
-        "internalType": "struct RiskContext",
         "name": "",
         "type": "tuple"
       }
@@ -2346,7 +2037,6 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -2356,47 +2046,38 @@ export const tidemarkEngineAbi = [
       {
         "components": [
           {
-            "internalType": "uint64",
             "name": "takerFeeRate",
             "type": "uint64"
           },
           {
-            "internalType": "uint64",
             "name": "liquidationFeeRate",
             "type": "uint64"
           },
           {
-            "internalType": "uint64",
             "name": "liquidationPenaltyRate",
             "type": "uint64"
           },
           {
-            "internalType": "uint64",
             "name": "targetHealthFactor",
             "type": "uint64"
           },
           {
-            "internalType": "uint128",
             "name": "minKeeperFee",
             "type": "uint128"
           },
           {
-            "internalType": "uint128",
             "name": "maxKeeperFee",
             "type": "uint128"
           },
           {
-            "internalType": "uint128",
             "name": "minPositionNotional",
             "type": "uint128"
           },
           {
-            "internalType": "uint128",
             "name": "fullLiquidationNotional",
             "type": "uint128"
           }
         ],
-        "internalType": "struct RiskParams",
         "name": "",
         "type": "tuple"
       }
@@ -2411,17 +2092,14 @@ export const tidemarkEngineAbi = [
       {
         "components": [
           {
-            "internalType": "address",
             "name": "feed",
             "type": "address"
           },
           {
-            "internalType": "uint32",
             "name": "gracePeriod",
             "type": "uint32"
           }
         ],
-        "internalType": "struct SequencerConfig",
         "name": "",
         "type": "tuple"
       }
@@ -2432,29 +2110,24 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
         "components": [
           {
-            "internalType": "uint128",
             "name": "impactSkewScale",
             "type": "uint128"
           },
           {
-            "internalType": "uint64",
             "name": "maxLongOpenInterestRatio",
             "type": "uint64"
           },
           {
-            "internalType": "uint64",
             "name": "maxShortOpenInterestRatio",
             "type": "uint64"
           }
         ],
-        "internalType": "struct ExposureParams",
         "name": "params",
         "type": "tuple"
       }
@@ -2467,24 +2140,20 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
         "components": [
           {
-            "internalType": "uint128",
             "name": "skewScale",
             "type": "uint128"
           },
           {
-            "internalType": "uint64",
             "name": "maxFundingRatePerDay",
             "type": "uint64"
           }
         ],
-        "internalType": "struct FundingParams",
         "name": "params",
         "type": "tuple"
       }
@@ -2497,7 +2166,6 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "bool",
         "name": "paused",
         "type": "bool"
       }
@@ -2510,29 +2178,24 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
         "components": [
           {
-            "internalType": "uint128",
             "name": "notionalFloor",
             "type": "uint128"
           },
           {
-            "internalType": "uint64",
             "name": "imr",
             "type": "uint64"
           },
           {
-            "internalType": "uint64",
             "name": "mmr",
             "type": "uint64"
           }
         ],
-        "internalType": "struct Tier[]",
         "name": "tiers",
         "type": "tuple[]"
       }
@@ -2545,12 +2208,10 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
-        "internalType": "bool",
         "name": "paused",
         "type": "bool"
       }
@@ -2563,39 +2224,32 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
         "components": [
           {
-            "internalType": "address",
             "name": "feed",
             "type": "address"
           },
           {
-            "internalType": "uint32",
             "name": "heartbeat",
             "type": "uint32"
           },
           {
-            "internalType": "uint8",
             "name": "decimals",
             "type": "uint8"
           },
           {
-            "internalType": "uint128",
             "name": "minPrice",
             "type": "uint128"
           },
           {
-            "internalType": "uint128",
             "name": "maxPrice",
             "type": "uint128"
           }
         ],
-        "internalType": "struct OracleConfig",
         "name": "oracle",
         "type": "tuple"
       }
@@ -2608,7 +2262,6 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "reserveFactor_",
         "type": "uint256"
       }
@@ -2621,54 +2274,44 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
         "components": [
           {
-            "internalType": "uint64",
             "name": "takerFeeRate",
             "type": "uint64"
           },
           {
-            "internalType": "uint64",
             "name": "liquidationFeeRate",
             "type": "uint64"
           },
           {
-            "internalType": "uint64",
             "name": "liquidationPenaltyRate",
             "type": "uint64"
           },
           {
-            "internalType": "uint64",
             "name": "targetHealthFactor",
             "type": "uint64"
           },
           {
-            "internalType": "uint128",
             "name": "minKeeperFee",
             "type": "uint128"
           },
           {
-            "internalType": "uint128",
             "name": "maxKeeperFee",
             "type": "uint128"
           },
           {
-            "internalType": "uint128",
             "name": "minPositionNotional",
             "type": "uint128"
           },
           {
-            "internalType": "uint128",
             "name": "fullLiquidationNotional",
             "type": "uint128"
           }
         ],
-        "internalType": "struct RiskParams",
         "name": "params",
         "type": "tuple"
       }
@@ -2681,12 +2324,10 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "feed",
         "type": "address"
       },
       {
-        "internalType": "uint32",
         "name": "gracePeriod",
         "type": "uint32"
       }
@@ -2699,7 +2340,6 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "bytes4",
         "name": "interfaceId",
         "type": "bytes4"
       }
@@ -2707,7 +2347,6 @@ export const tidemarkEngineAbi = [
     "name": "supportsInterface",
     "outputs": [
       {
-        "internalType": "bool",
         "name": "",
         "type": "bool"
       }
@@ -2720,7 +2359,6 @@ export const tidemarkEngineAbi = [
     "name": "totalOpenNotional",
     "outputs": [
       {
-        "internalType": "uint256",
         "name": "total",
         "type": "uint256"
       }
@@ -2731,7 +2369,6 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "amount",
         "type": "uint256"
       }

@@ -8,12 +8,10 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "account",
         "type": "address"
       },
       {
-        "internalType": "bytes32",
         "name": "neededRole",
         "type": "bytes32"
       }
@@ -24,17 +22,14 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "spender",
         "type": "address"
       },
       {
-        "internalType": "uint256",
         "name": "allowance",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "needed",
         "type": "uint256"
       }
@@ -45,17 +40,14 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "sender",
         "type": "address"
       },
       {
-        "internalType": "uint256",
         "name": "balance",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "needed",
         "type": "uint256"
       }
@@ -66,7 +58,6 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "approver",
         "type": "address"
       }
@@ -77,7 +68,6 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "receiver",
         "type": "address"
       }
@@ -88,7 +78,6 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "sender",
         "type": "address"
       }
@@ -99,7 +88,6 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "spender",
         "type": "address"
       }
@@ -110,17 +98,14 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "receiver",
         "type": "address"
       },
       {
-        "internalType": "uint256",
         "name": "assets",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "max",
         "type": "uint256"
       }
@@ -131,17 +116,14 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "receiver",
         "type": "address"
       },
       {
-        "internalType": "uint256",
         "name": "shares",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "max",
         "type": "uint256"
       }
@@ -152,17 +134,14 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "owner",
         "type": "address"
       },
       {
-        "internalType": "uint256",
         "name": "shares",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "max",
         "type": "uint256"
       }
@@ -173,17 +152,14 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "owner",
         "type": "address"
       },
       {
-        "internalType": "uint256",
         "name": "assets",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "max",
         "type": "uint256"
       }
@@ -194,7 +170,6 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -205,12 +180,10 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
-        "internalType": "uint256",
         "name": "graceEndsAt",
         "type": "uint256"
       }
@@ -221,12 +194,10 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
-        "internalType": "int256",
         "name": "answer",
         "type": "int256"
       }
@@ -237,22 +208,18 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
-        "internalType": "uint256",
         "name": "price",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "minPrice",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "maxPrice",
         "type": "uint256"
       }
@@ -263,7 +230,6 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -274,17 +240,14 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
-        "internalType": "uint256",
         "name": "updatedAt",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "heartbeat",
         "type": "uint256"
       }
@@ -295,12 +258,10 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "vault",
         "type": "address"
       },
       {
-        "internalType": "address",
         "name": "asset",
         "type": "address"
       }
@@ -311,7 +272,6 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "int256",
         "name": "collateralDelta",
         "type": "int256"
       }
@@ -322,12 +282,10 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "healthBefore",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "healthAfter",
         "type": "uint256"
       }
@@ -338,12 +296,10 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "collateral",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "requested",
         "type": "uint256"
       }
@@ -354,17 +310,14 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "account",
         "type": "address"
       },
       {
-        "internalType": "uint256",
         "name": "balance",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "required",
         "type": "uint256"
       }
@@ -375,22 +328,18 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "account",
         "type": "address"
       },
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
-        "internalType": "int256",
         "name": "equity",
         "type": "int256"
       },
       {
-        "internalType": "uint256",
         "name": "required",
         "type": "uint256"
       }
@@ -401,7 +350,6 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "index",
         "type": "uint256"
       }
@@ -412,12 +360,10 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "accounts",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "markets",
         "type": "uint256"
       }
@@ -428,12 +374,10 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "costRate",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "targetMaintenanceRate",
         "type": "uint256"
       }
@@ -444,7 +388,6 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -455,7 +398,6 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -466,12 +408,10 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "account",
         "type": "address"
       },
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -487,22 +427,18 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
-        "internalType": "bool",
         "name": "isLong",
         "type": "bool"
       },
       {
-        "internalType": "uint256",
         "name": "openInterestNotional",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "cap",
         "type": "uint256"
       }
@@ -513,22 +449,18 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "bytes32",
         "name": "parameter",
         "type": "bytes32"
       },
       {
-        "internalType": "uint256",
         "name": "value",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "min",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "max",
         "type": "uint256"
       }
@@ -539,22 +471,18 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "bytes32",
         "name": "parameter",
         "type": "bytes32"
       },
       {
-        "internalType": "uint256",
         "name": "current",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "proposed",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "maxStep",
         "type": "uint256"
       }
@@ -570,12 +498,10 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "int256",
         "name": "size",
         "type": "int256"
       },
       {
-        "internalType": "int256",
         "name": "sizeDelta",
         "type": "int256"
       }
@@ -586,17 +512,14 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "account",
         "type": "address"
       },
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
-        "internalType": "uint256",
         "name": "healthFactor",
         "type": "uint256"
       }
@@ -607,12 +530,10 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "size",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "maxSize",
         "type": "uint256"
       }
@@ -623,12 +544,10 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "notional",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "minNotional",
         "type": "uint256"
       }
@@ -639,12 +558,10 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "bytes32",
         "name": "parameter",
         "type": "bytes32"
       },
       {
-        "internalType": "uint256",
         "name": "allowedAt",
         "type": "uint256"
       }
@@ -655,12 +572,10 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "executionPrice",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "acceptablePrice",
         "type": "uint256"
       }
@@ -671,12 +586,10 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "expected",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "received",
         "type": "uint256"
       }
@@ -687,7 +600,6 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -698,7 +610,6 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint8",
         "name": "decimals",
         "type": "uint8"
       }
@@ -724,7 +635,6 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "token",
         "type": "address"
       }
@@ -735,7 +645,6 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "engine",
         "type": "address"
       }
@@ -746,12 +655,10 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "balance",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "required",
         "type": "uint256"
       }
@@ -762,7 +669,6 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "engine",
         "type": "address"
       }
@@ -773,7 +679,6 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "caller",
         "type": "address"
       }
@@ -784,7 +689,6 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "caller",
         "type": "address"
       }

@@ -3,7 +3,6 @@ export const insuranceFundAbi = [
   {
     "inputs": [
       {
-        "internalType": "contract IERC20",
         "name": "asset_",
         "type": "address"
       }
@@ -14,7 +13,6 @@ export const insuranceFundAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "token",
         "type": "address"
       }
@@ -25,7 +23,6 @@ export const insuranceFundAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "engine",
         "type": "address"
       }
@@ -36,12 +33,10 @@ export const insuranceFundAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "balance",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "required",
         "type": "uint256"
       }
@@ -52,7 +47,6 @@ export const insuranceFundAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "engine",
         "type": "address"
       }
@@ -63,7 +57,6 @@ export const insuranceFundAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "caller",
         "type": "address"
       }
@@ -74,7 +67,6 @@ export const insuranceFundAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "caller",
         "type": "address"
       }
@@ -87,7 +79,6 @@ export const insuranceFundAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "address",
         "name": "engine",
         "type": "address"
       }
@@ -100,7 +91,6 @@ export const insuranceFundAbi = [
     "inputs": [
       {
         "indexed": false,
-        "internalType": "uint256",
         "name": "amount",
         "type": "uint256"
       }
@@ -113,7 +103,6 @@ export const insuranceFundAbi = [
     "name": "asset",
     "outputs": [
       {
-        "internalType": "address",
         "name": "",
         "type": "address"
       }
@@ -126,7 +115,6 @@ export const insuranceFundAbi = [
     "name": "balance",
     "outputs": [
       {
-        "internalType": "uint256",
         "name": "",
         "type": "uint256"
       }
@@ -137,7 +125,6 @@ export const insuranceFundAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "engine_",
         "type": "address"
       }
@@ -152,7 +139,6 @@ export const insuranceFundAbi = [
     "name": "engine",
     "outputs": [
       {
-        "internalType": "address",
         "name": "",
         "type": "address"
       }
@@ -163,7 +149,6 @@ export const insuranceFundAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "amount",
         "type": "uint256"
       }

@@ -3,7 +3,6 @@ export const tidemarkLensAbi = [
   {
     "inputs": [
       {
-        "internalType": "contract ITidemarkEngine",
         "name": "engine_",
         "type": "address"
       }
@@ -14,7 +13,6 @@ export const tidemarkLensAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -27,7 +25,6 @@ export const tidemarkLensAbi = [
     "name": "engine",
     "outputs": [
       {
-        "internalType": "address",
         "name": "",
         "type": "address"
       }
@@ -38,12 +35,10 @@ export const tidemarkLensAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "account",
         "type": "address"
       },
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -51,7 +46,6 @@ export const tidemarkLensAbi = [
     "name": "equity",
     "outputs": [
       {
-        "internalType": "int256",
         "name": "",
         "type": "int256"
       }
@@ -64,17 +58,14 @@ export const tidemarkLensAbi = [
       {
         "components": [
           {
-            "internalType": "address",
             "name": "account",
             "type": "address"
           },
           {
-            "internalType": "MarketId",
             "name": "market",
             "type": "bytes32"
           }
         ],
-        "internalType": "struct PositionKey[]",
         "name": "keys",
         "type": "tuple[]"
       }
@@ -84,82 +75,66 @@ export const tidemarkLensAbi = [
       {
         "components": [
           {
-            "internalType": "int256",
             "name": "size",
             "type": "int256"
           },
           {
-            "internalType": "uint256",
             "name": "entryPrice",
             "type": "uint256"
           },
           {
-            "internalType": "uint256",
             "name": "collateral",
             "type": "uint256"
           },
           {
-            "internalType": "uint256",
             "name": "price",
             "type": "uint256"
           },
           {
-            "internalType": "uint256",
             "name": "notional",
             "type": "uint256"
           },
           {
-            "internalType": "int256",
             "name": "pnl",
             "type": "int256"
           },
           {
-            "internalType": "int256",
             "name": "fundingOwed",
             "type": "int256"
           },
           {
-            "internalType": "uint256",
             "name": "closingFee",
             "type": "uint256"
           },
           {
-            "internalType": "int256",
             "name": "equity",
             "type": "int256"
           },
           {
-            "internalType": "uint256",
             "name": "maintenanceMargin",
             "type": "uint256"
           },
           {
-            "internalType": "uint256",
             "name": "initialMargin",
             "type": "uint256"
           },
           {
-            "internalType": "uint256",
             "name": "healthFactor",
             "type": "uint256"
           },
           {
-            "internalType": "uint256",
             "name": "liquidationPrice",
             "type": "uint256"
           },
           {
-            "internalType": "bool",
             "name": "liquidatable",
             "type": "bool"
           },
           {
-            "internalType": "enum OracleStatus",
             "name": "oracleStatus",
             "type": "uint8"
           }
         ],
-        "internalType": "struct PositionHealth[]",
         "name": "out",
         "type": "tuple[]"
       }
@@ -170,12 +145,10 @@ export const tidemarkLensAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "account",
         "type": "address"
       },
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -183,7 +156,6 @@ export const tidemarkLensAbi = [
     "name": "healthFactor",
     "outputs": [
       {
-        "internalType": "uint256",
         "name": "",
         "type": "uint256"
       }
@@ -194,12 +166,10 @@ export const tidemarkLensAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "account",
         "type": "address"
       },
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -207,7 +177,6 @@ export const tidemarkLensAbi = [
     "name": "initialMargin",
     "outputs": [
       {
-        "internalType": "uint256",
         "name": "",
         "type": "uint256"
       }
@@ -218,12 +187,10 @@ export const tidemarkLensAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "account",
         "type": "address"
       },
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -231,7 +198,6 @@ export const tidemarkLensAbi = [
     "name": "liquidationPrice",
     "outputs": [
       {
-        "internalType": "uint256",
         "name": "",
         "type": "uint256"
       }
@@ -242,12 +208,10 @@ export const tidemarkLensAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "account",
         "type": "address"
       },
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -255,7 +219,6 @@ export const tidemarkLensAbi = [
     "name": "maintenanceMargin",
     "outputs": [
       {
-        "internalType": "uint256",
         "name": "",
         "type": "uint256"
       }
@@ -266,17 +229,14 @@ export const tidemarkLensAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
-        "internalType": "uint256",
         "name": "offset",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "limit",
         "type": "uint256"
       }
@@ -284,12 +244,10 @@ export const tidemarkLensAbi = [
     "name": "openPositions",
     "outputs": [
       {
-        "internalType": "address[]",
         "name": "accounts",
         "type": "address[]"
       },
       {
-        "internalType": "uint256",
         "name": "total",
         "type": "uint256"
       }
@@ -300,12 +258,10 @@ export const tidemarkLensAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "account",
         "type": "address"
       },
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       }
@@ -315,82 +271,66 @@ export const tidemarkLensAbi = [
       {
         "components": [
           {
-            "internalType": "int256",
             "name": "size",
             "type": "int256"
           },
           {
-            "internalType": "uint256",
             "name": "entryPrice",
             "type": "uint256"
           },
           {
-            "internalType": "uint256",
             "name": "collateral",
             "type": "uint256"
           },
           {
-            "internalType": "uint256",
             "name": "price",
             "type": "uint256"
           },
           {
-            "internalType": "uint256",
             "name": "notional",
             "type": "uint256"
           },
           {
-            "internalType": "int256",
             "name": "pnl",
             "type": "int256"
           },
           {
-            "internalType": "int256",
             "name": "fundingOwed",
             "type": "int256"
           },
           {
-            "internalType": "uint256",
             "name": "closingFee",
             "type": "uint256"
           },
           {
-            "internalType": "int256",
             "name": "equity",
             "type": "int256"
           },
           {
-            "internalType": "uint256",
             "name": "maintenanceMargin",
             "type": "uint256"
           },
           {
-            "internalType": "uint256",
             "name": "initialMargin",
             "type": "uint256"
           },
           {
-            "internalType": "uint256",
             "name": "healthFactor",
             "type": "uint256"
           },
           {
-            "internalType": "uint256",
             "name": "liquidationPrice",
             "type": "uint256"
           },
           {
-            "internalType": "bool",
             "name": "liquidatable",
             "type": "bool"
           },
           {
-            "internalType": "enum OracleStatus",
             "name": "oracleStatus",
             "type": "uint8"
           }
         ],
-        "internalType": "struct PositionHealth",
         "name": "h",
         "type": "tuple"
       }
@@ -401,17 +341,14 @@ export const tidemarkLensAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "account",
         "type": "address"
       },
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
-        "internalType": "uint256",
         "name": "price",
         "type": "uint256"
       }
@@ -421,82 +358,66 @@ export const tidemarkLensAbi = [
       {
         "components": [
           {
-            "internalType": "int256",
             "name": "size",
             "type": "int256"
           },
           {
-            "internalType": "uint256",
             "name": "entryPrice",
             "type": "uint256"
           },
           {
-            "internalType": "uint256",
             "name": "collateral",
             "type": "uint256"
           },
           {
-            "internalType": "uint256",
             "name": "price",
             "type": "uint256"
           },
           {
-            "internalType": "uint256",
             "name": "notional",
             "type": "uint256"
           },
           {
-            "internalType": "int256",
             "name": "pnl",
             "type": "int256"
           },
           {
-            "internalType": "int256",
             "name": "fundingOwed",
             "type": "int256"
           },
           {
-            "internalType": "uint256",
             "name": "closingFee",
             "type": "uint256"
           },
           {
-            "internalType": "int256",
             "name": "equity",
             "type": "int256"
           },
           {
-            "internalType": "uint256",
             "name": "maintenanceMargin",
             "type": "uint256"
           },
           {
-            "internalType": "uint256",
             "name": "initialMargin",
             "type": "uint256"
           },
           {
-            "internalType": "uint256",
             "name": "healthFactor",
             "type": "uint256"
           },
           {
-            "internalType": "uint256",
             "name": "liquidationPrice",
             "type": "uint256"
           },
           {
-            "internalType": "bool",
             "name": "liquidatable",
             "type": "bool"
           },
           {
-            "internalType": "enum OracleStatus",
             "name": "oracleStatus",
             "type": "uint8"
           }
         ],
-        "internalType": "struct PositionHealth",
         "name": "",
         "type": "tuple"
       }
@@ -507,12 +428,10 @@ export const tidemarkLensAbi = [
   {
     "inputs": [
       {
-        "internalType": "MarketId",
         "name": "market",
         "type": "bytes32"
       },
       {
-        "internalType": "int256",
         "name": "sizeDelta",
         "type": "int256"
       }
@@ -522,27 +441,22 @@ export const tidemarkLensAbi = [
       {
         "components": [
           {
-            "internalType": "uint256",
             "name": "oraclePrice",
             "type": "uint256"
           },
           {
-            "internalType": "uint256",
             "name": "fillPrice",
             "type": "uint256"
           },
           {
-            "internalType": "int256",
             "name": "priceImpact",
             "type": "int256"
           },
           {
-            "internalType": "uint256",
             "name": "fee",
             "type": "uint256"
           }
         ],
-        "internalType": "struct TradeQuote",
         "name": "q",
         "type": "tuple"
       }

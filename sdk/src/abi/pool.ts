@@ -3,17 +3,14 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "contract IERC20",
         "name": "asset_",
         "type": "address"
       },
       {
-        "internalType": "string",
         "name": "name_",
         "type": "string"
       },
       {
-        "internalType": "string",
         "name": "symbol_",
         "type": "string"
       }
@@ -24,17 +21,14 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "spender",
         "type": "address"
       },
       {
-        "internalType": "uint256",
         "name": "allowance",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "needed",
         "type": "uint256"
       }
@@ -45,17 +39,14 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "sender",
         "type": "address"
       },
       {
-        "internalType": "uint256",
         "name": "balance",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "needed",
         "type": "uint256"
       }
@@ -66,7 +57,6 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "approver",
         "type": "address"
       }
@@ -77,7 +67,6 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "receiver",
         "type": "address"
       }
@@ -88,7 +77,6 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "sender",
         "type": "address"
       }
@@ -99,7 +87,6 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "spender",
         "type": "address"
       }
@@ -110,17 +97,14 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "receiver",
         "type": "address"
       },
       {
-        "internalType": "uint256",
         "name": "assets",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "max",
         "type": "uint256"
       }
@@ -131,17 +115,14 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "receiver",
         "type": "address"
       },
       {
-        "internalType": "uint256",
         "name": "shares",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "max",
         "type": "uint256"
       }
@@ -152,17 +133,14 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "owner",
         "type": "address"
       },
       {
-        "internalType": "uint256",
         "name": "shares",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "max",
         "type": "uint256"
       }
@@ -173,17 +151,14 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "owner",
         "type": "address"
       },
       {
-        "internalType": "uint256",
         "name": "assets",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "max",
         "type": "uint256"
       }
@@ -199,7 +174,6 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "token",
         "type": "address"
       }
@@ -210,7 +184,6 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "engine",
         "type": "address"
       }
@@ -221,12 +194,10 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "balance",
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
         "name": "required",
         "type": "uint256"
       }
@@ -237,7 +208,6 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "engine",
         "type": "address"
       }
@@ -248,7 +218,6 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "caller",
         "type": "address"
       }
@@ -259,7 +228,6 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "caller",
         "type": "address"
       }
@@ -272,19 +240,16 @@ export const liquidityPoolAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "address",
         "name": "owner",
         "type": "address"
       },
       {
         "indexed": true,
-        "internalType": "address",
         "name": "spender",
         "type": "address"
       },
       {
         "indexed": false,
-        "internalType": "uint256",
         "name": "value",
         "type": "uint256"
       }
@@ -297,25 +262,21 @@ export const liquidityPoolAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "address",
         "name": "sender",
         "type": "address"
       },
       {
         "indexed": true,
-        "internalType": "address",
         "name": "owner",
         "type": "address"
       },
       {
         "indexed": false,
-        "internalType": "uint256",
         "name": "assets",
         "type": "uint256"
       },
       {
         "indexed": false,
-        "internalType": "uint256",
         "name": "shares",
         "type": "uint256"
       }
@@ -328,7 +289,6 @@ export const liquidityPoolAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "address",
         "name": "engine",
         "type": "address"
       }
@@ -341,7 +301,6 @@ export const liquidityPoolAbi = [
     "inputs": [
       {
         "indexed": false,
-        "internalType": "uint256",
         "name": "amount",
         "type": "uint256"
       }
@@ -354,19 +313,16 @@ export const liquidityPoolAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "address",
         "name": "from",
         "type": "address"
       },
       {
         "indexed": true,
-        "internalType": "address",
         "name": "to",
         "type": "address"
       },
       {
         "indexed": false,
-        "internalType": "uint256",
         "name": "value",
         "type": "uint256"
       }
@@ -379,31 +335,26 @@ export const liquidityPoolAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "address",
         "name": "sender",
         "type": "address"
       },
       {
         "indexed": true,
-        "internalType": "address",
         "name": "receiver",
         "type": "address"
       },
       {
         "indexed": true,
-        "internalType": "address",
         "name": "owner",
         "type": "address"
       },
       {
         "indexed": false,
-        "internalType": "uint256",
         "name": "assets",
         "type": "uint256"
       },
       {
         "indexed": false,
-        "internalType": "uint256",
         "name": "shares",
         "type": "uint256"
       }
@@ -414,12 +365,10 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "owner",
         "type": "address"
       },
       {
-        "internalType": "address",
         "name": "spender",
         "type": "address"
       }
@@ -427,7 +376,6 @@ export const liquidityPoolAbi = [
     "name": "allowance",
     "outputs": [
       {
-        "internalType": "uint256",
         "name": "",
         "type": "uint256"
       }
@@ -438,12 +386,10 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "spender",
         "type": "address"
       },
       {
-        "internalType": "uint256",
         "name": "value",
         "type": "uint256"
       }
@@ -451,7 +397,6 @@ export const liquidityPoolAbi = [
     "name": "approve",
     "outputs": [
       {
-        "internalType": "bool",
         "name": "",
         "type": "bool"
       }
@@ -464,7 +409,6 @@ export const liquidityPoolAbi = [
     "name": "asset",
     "outputs": [
       {
-        "internalType": "address",
         "name": "",
         "type": "address"
       }
@@ -477,7 +421,6 @@ export const liquidityPoolAbi = [
     "name": "availableLiquidity",
     "outputs": [
       {
-        "internalType": "uint256",
         "name": "",
         "type": "uint256"
       }
@@ -488,7 +431,6 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "account",
         "type": "address"
       }
@@ -496,7 +438,6 @@ export const liquidityPoolAbi = [
     "name": "balanceOf",
     "outputs": [
       {
-        "internalType": "uint256",
         "name": "",
         "type": "uint256"
       }
@@ -507,7 +448,6 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "engine_",
         "type": "address"
       }
@@ -520,7 +460,6 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "shares",
         "type": "uint256"
       }
@@ -528,7 +467,6 @@ export const liquidityPoolAbi = [
     "name": "convertToAssets",
     "outputs": [
       {
-        "internalType": "uint256",
         "name": "",
         "type": "uint256"
       }
@@ -539,7 +477,6 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "assets",
         "type": "uint256"
       }
@@ -547,7 +484,6 @@ export const liquidityPoolAbi = [
     "name": "convertToShares",
     "outputs": [
       {
-        "internalType": "uint256",
         "name": "",
         "type": "uint256"
       }
@@ -560,7 +496,6 @@ export const liquidityPoolAbi = [
     "name": "decimals",
     "outputs": [
       {
-        "internalType": "uint8",
         "name": "",
         "type": "uint8"
       }
@@ -571,12 +506,10 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "assets",
         "type": "uint256"
       },
       {
-        "internalType": "address",
         "name": "receiver",
         "type": "address"
       }
@@ -584,7 +517,6 @@ export const liquidityPoolAbi = [
     "name": "deposit",
     "outputs": [
       {
-        "internalType": "uint256",
         "name": "",
         "type": "uint256"
       }
@@ -597,7 +529,6 @@ export const liquidityPoolAbi = [
     "name": "engine",
     "outputs": [
       {
-        "internalType": "address",
         "name": "",
         "type": "address"
       }
@@ -608,7 +539,6 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "",
         "type": "address"
       }
@@ -616,7 +546,6 @@ export const liquidityPoolAbi = [
     "name": "maxDeposit",
     "outputs": [
       {
-        "internalType": "uint256",
         "name": "",
         "type": "uint256"
       }
@@ -627,7 +556,6 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "",
         "type": "address"
       }
@@ -635,7 +563,6 @@ export const liquidityPoolAbi = [
     "name": "maxMint",
     "outputs": [
       {
-        "internalType": "uint256",
         "name": "",
         "type": "uint256"
       }
@@ -646,7 +573,6 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "owner",
         "type": "address"
       }
@@ -654,7 +580,6 @@ export const liquidityPoolAbi = [
     "name": "maxRedeem",
     "outputs": [
       {
-        "internalType": "uint256",
         "name": "",
         "type": "uint256"
       }
@@ -665,7 +590,6 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "owner",
         "type": "address"
       }
@@ -673,7 +597,6 @@ export const liquidityPoolAbi = [
     "name": "maxWithdraw",
     "outputs": [
       {
-        "internalType": "uint256",
         "name": "",
         "type": "uint256"
       }
@@ -684,12 +607,10 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "shares",
         "type": "uint256"
       },
       {
-        "internalType": "address",
         "name": "receiver",
         "type": "address"
       }
@@ -697,7 +618,6 @@ export const liquidityPoolAbi = [
     "name": "mint",
     "outputs": [
       {
-        "internalType": "uint256",
         "name": "",
         "type": "uint256"
       }
@@ -710,7 +630,6 @@ export const liquidityPoolAbi = [
     "name": "name",
     "outputs": [
       {
-        "internalType": "string",
         "name": "",
         "type": "string"
       }
@@ -721,7 +640,6 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "amount",
         "type": "uint256"
       }
@@ -734,7 +652,6 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "assets",
         "type": "uint256"
       }
@@ -742,7 +659,6 @@ export const liquidityPoolAbi = [
     "name": "previewDeposit",
     "outputs": [
       {
-        "internalType": "uint256",
         "name": "",
         "type": "uint256"
       }
@@ -753,7 +669,6 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "shares",
         "type": "uint256"
       }
@@ -761,7 +676,6 @@ export const liquidityPoolAbi = [
     "name": "previewMint",
     "outputs": [
       {
-        "internalType": "uint256",
         "name": "",
         "type": "uint256"
       }
@@ -772,7 +686,6 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "shares",
         "type": "uint256"
       }
@@ -780,7 +693,6 @@ export const liquidityPoolAbi = [
     "name": "previewRedeem",
     "outputs": [
       {
-        "internalType": "uint256",
         "name": "",
         "type": "uint256"
       }
@@ -791,7 +703,6 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "assets",
         "type": "uint256"
       }
@@ -799,7 +710,6 @@ export const liquidityPoolAbi = [
     "name": "previewWithdraw",
     "outputs": [
       {
-        "internalType": "uint256",
         "name": "",
         "type": "uint256"
       }
@@ -810,17 +720,14 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "shares",
         "type": "uint256"
       },
       {
-        "internalType": "address",
         "name": "receiver",
         "type": "address"
       },
       {
-        "internalType": "address",
         "name": "owner",
         "type": "address"
       }
@@ -828,7 +735,6 @@ export const liquidityPoolAbi = [
     "name": "redeem",
     "outputs": [
       {
-        "internalType": "uint256",
         "name": "",
         "type": "uint256"
       }
@@ -841,7 +747,6 @@ export const liquidityPoolAbi = [
     "name": "symbol",
     "outputs": [
       {
-        "internalType": "string",
         "name": "",
         "type": "string"
       }
@@ -854,7 +759,6 @@ export const liquidityPoolAbi = [
     "name": "totalAssets",
     "outputs": [
       {
-        "internalType": "uint256",
         "name": "nav",
         "type": "uint256"
       }
@@ -867,7 +771,6 @@ export const liquidityPoolAbi = [
     "name": "totalSupply",
     "outputs": [
       {
-        "internalType": "uint256",
         "name": "",
         "type": "uint256"
       }
@@ -878,12 +781,10 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "to",
         "type": "address"
       },
       {
-        "internalType": "uint256",
         "name": "value",
         "type": "uint256"
       }
@@ -891,7 +792,6 @@ export const liquidityPoolAbi = [
     "name": "transfer",
     "outputs": [
       {
-        "internalType": "bool",
         "name": "",
         "type": "bool"
       }
@@ -902,17 +802,14 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "address",
         "name": "from",
         "type": "address"
       },
       {
-        "internalType": "address",
         "name": "to",
         "type": "address"
       },
       {
-        "internalType": "uint256",
         "name": "value",
         "type": "uint256"
       }
@@ -920,7 +817,6 @@ export const liquidityPoolAbi = [
     "name": "transferFrom",
     "outputs": [
       {
-        "internalType": "bool",
         "name": "",
         "type": "bool"
       }
@@ -931,17 +827,14 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
         "name": "assets",
         "type": "uint256"
       },
       {
-        "internalType": "address",
         "name": "receiver",
         "type": "address"
       },
       {
-        "internalType": "address",
         "name": "owner",
         "type": "address"
       }
@@ -949,7 +842,6 @@ export const liquidityPoolAbi = [
     "name": "withdraw",
     "outputs": [
       {
-        "internalType": "uint256",
         "name": "",
         "type": "uint256"
       }
