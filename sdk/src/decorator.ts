@@ -5,8 +5,11 @@
  */
 import type { Account, Chain, Client, Transport } from "viem";
 
-import * as actions from "./actions/index.js";
+import * as readWriteActions from "./actions/index.js";
+import { watchHealth, watchLiquidations, watchPositionEvents } from "./watch/index.js";
 import type { TidemarkAddresses } from "./types.js";
+
+const actions = { ...readWriteActions, watchHealth, watchLiquidations, watchPositionEvents };
 
 type Bound<P> = Omit<P, "addresses"> & { addresses?: TidemarkAddresses | undefined };
 const bind =

@@ -15,3 +15,4 @@ export type { SlippageParameters } from "./internal/slippage.js";
 export type { WalletClient, WriteOptions, WriteResult } from "./internal/write.js";
 export * from "./math/index.js";
 export * from "./types.js";
+export * from "./watch/index.js";
