@@ -65,7 +65,7 @@ export const buildWithdraw = (p: AmountParameters) => toCalldata(withdrawCall(p)
 export type ModifyPositionCallParameters = {
   addresses: TidemarkAddresses;
   market: MarketId;
-  /** Signed WAD size change: positive buys, negative sells. */
+  /** Signed WAD size change, not zero: positive buys, negative sells. */
   sizeDelta: bigint;
   /** Signed token units moved from (positive) or to (negative) the free balance. */
   collateralDelta: bigint;
@@ -79,8 +79,9 @@ export const modifyPositionCall = (
   if (p.collateralDelta < -INT256_MAX || p.collateralDelta > INT256_MAX) {
     throw new InvalidParameterError("collateralDelta", "must be an int256");
   }
-  if (p.sizeDelta === 0n && p.collateralDelta === 0n) {
-    throw new InvalidParameterError("sizeDelta", "and collateralDelta are both zero: nothing to do");
+  if (p.sizeDelta === 0n) {
+    // The engine refuses it (PerpZeroAmount); collateral alone moves through addCollateral and removeCollateral.
+    throw new InvalidParameterError("sizeDelta", "must not be zero: use addCollateral or removeCollateral to move collateral alone");
   }
   if (p.acceptablePrice < 0n || p.acceptablePrice > UINT256_MAX) throw new InvalidParameterError("acceptablePrice", "must be a uint256");
   return {

@@ -11,14 +11,21 @@ import type { TidemarkAddresses } from "./types.js";
 
 const actions = { ...readWriteActions, watchHealth, watchLiquidations, watchPositionEvents };
 
-type Bound<P> = Omit<P, "addresses"> & { addresses?: TidemarkAddresses | undefined };
+// Distributes over unions (slippage, assets-or-shares), which a plain Omit would merge into one object type.
+type Bound<P> = P extends unknown ? Omit<P, "addresses"> & { addresses?: TidemarkAddresses | undefined } : never;
 const bind =
   <P extends { addresses: TidemarkAddresses }, R>(client: Client, addresses: TidemarkAddresses, fn: (client: never, p: P) => R) =>
   (p: Bound<P>): R =>
-    fn(client as never, { ...p, addresses: p.addresses ?? addresses } as P);
+    fn(client as never, { ...p, addresses: p.addresses ?? addresses } as unknown as P);
 
 export type TidemarkActions = {
-  [K in keyof typeof actions as (typeof actions)[K] extends (client: never, p: { addresses: TidemarkAddresses }) => unknown ? K : never]:
+  // Parameters are inferred, not matched against `{ addresses }`: an action whose parameters require more than the
+  // addresses (nearly all) must not drop out of the type.
+  [K in keyof typeof actions as (typeof actions)[K] extends (client: never, p: infer P) => unknown
+    ? P extends { addresses: TidemarkAddresses }
+      ? K
+      : never
+    : never]:
     (typeof actions)[K] extends (client: never, p: infer P extends { addresses: TidemarkAddresses }) => infer R ? (p: Bound<P>) => R : never;
 };
 

@@ -6,6 +6,6 @@ export type AddCollateralParameters = AddressesParameter & WriteOptions & { mark
 export type AddCollateralReturnType = WriteResult<void>;
 
 /** Moves collateral from the free balance into a position (works even while paused or in the grace period). */
-export function addCollateral(client: WalletClient, parameters: AddCollateralParameters): Promise<AddCollateralReturnType> {
+export async function addCollateral(client: WalletClient, parameters: AddCollateralParameters): Promise<AddCollateralReturnType> {
   return simulateAndWrite(client, addCollateralCall(parameters), parameters);
 }

@@ -1,6 +1,7 @@
 import type { Address, BlockNumber, Client } from "viem";
 import { getBlockNumber } from "viem/actions";
 
+import { InvalidParameterError } from "../errors/base.js";
 import { readLens } from "../internal/read.js";
 import type { AddressesParameter, MarketId } from "../types.js";
 
@@ -14,7 +15,12 @@ export type GetOpenPositionsReturnType = Address[];
 
 /** Every account with an open position on the market, enumerated on chain through the lens at one block. */
 export async function getOpenPositions(client: Client, parameters: GetOpenPositionsParameters): Promise<GetOpenPositionsReturnType> {
-  const page = BigInt(parameters.pageSize ?? 1000);
+  const pageSize = parameters.pageSize ?? 1000;
+  // A page of 0 would never advance.
+  if (!Number.isSafeInteger(pageSize) || pageSize <= 0) {
+    throw new InvalidParameterError("pageSize", `must be a positive integer, got ${pageSize}`);
+  }
+  const page = BigInt(pageSize);
   const b = parameters.blockNumber ?? (await getBlockNumber(client, { cacheTime: 0 }));
   const out: Address[] = [];
   for (let offset = 0n; ; offset += page) {

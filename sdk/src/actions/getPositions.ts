@@ -1,5 +1,6 @@
 import type { Address, BlockNumber, Client } from "viem";
 
+import { InvalidParameterError } from "../errors/base.js";
 import { readLens } from "../internal/read.js";
 import type { PositionHealth } from "../math/risk.js";
 import { type OracleStatusName, oracleStatusName } from "../math/types.js";
@@ -19,6 +20,10 @@ export type GetPositionsReturnType = (PositionHealth & { account: Address; marke
  */
 export async function getPositions(client: Client, parameters: GetPositionsParameters): Promise<GetPositionsReturnType> {
   const batch = parameters.batchSize ?? 200;
+  // A batch of 0 would never advance.
+  if (!Number.isSafeInteger(batch) || batch <= 0) {
+    throw new InvalidParameterError("batchSize", `must be a positive integer, got ${batch}`);
+  }
   const out: GetPositionsReturnType = [];
   for (let i = 0; i < parameters.positions.length; i += batch) {
     const keys = parameters.positions.slice(i, i + batch);

@@ -13,6 +13,6 @@ export type LiquidateBatchReturnType = WriteResult<bigint>;
  * Liquidates every liquidatable position of the list in one transaction, skipping healthy, closed and unpriced ones.
  * The simulation throws PerpNothingLiquidated (nothing sent) when none is liquidatable.
  */
-export function liquidateBatch(client: WalletClient, parameters: LiquidateBatchParameters): Promise<LiquidateBatchReturnType> {
+export async function liquidateBatch(client: WalletClient, parameters: LiquidateBatchParameters): Promise<LiquidateBatchReturnType> {
   return simulateAndWrite(client, liquidateBatchCall(parameters), parameters);
 }

@@ -7,7 +7,7 @@ export type ModifyPositionParameters = AddressesParameter &
   WriteOptions &
   SlippageParameters & {
     market: MarketId;
-    /** Signed WAD size change: positive buys, negative sells. */
+    /** Signed WAD size change, not zero (collateral alone: addCollateral, removeCollateral): positive buys. */
     sizeDelta: bigint;
     /** Signed token units from (positive) or to (negative) the free balance. */
     collateralDelta: bigint;

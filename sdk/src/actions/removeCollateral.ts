@@ -6,6 +6,6 @@ export type RemoveCollateralParameters = AddressesParameter & WriteOptions & { m
 export type RemoveCollateralReturnType = WriteResult<void>;
 
 /** Moves collateral from a position to the free balance; the position must stay above initial margin. */
-export function removeCollateral(client: WalletClient, parameters: RemoveCollateralParameters): Promise<RemoveCollateralReturnType> {
+export async function removeCollateral(client: WalletClient, parameters: RemoveCollateralParameters): Promise<RemoveCollateralReturnType> {
   return simulateAndWrite(client, removeCollateralCall(parameters), parameters);
 }

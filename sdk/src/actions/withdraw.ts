@@ -6,6 +6,6 @@ export type WithdrawParameters = AddressesParameter & WriteOptions & { /** Token
 export type WithdrawReturnType = WriteResult<void>;
 
 /** Withdraws collateral from the signer's free balance to its wallet (simulated first). */
-export function withdraw(client: WalletClient, parameters: WithdrawParameters): Promise<WithdrawReturnType> {
+export async function withdraw(client: WalletClient, parameters: WithdrawParameters): Promise<WithdrawReturnType> {
   return simulateAndWrite(client, withdrawCall(parameters), parameters);
 }

@@ -20,7 +20,7 @@ export type WithdrawLiquidityReturnType = WriteResult<bigint>;
  * Withdraws from the liquidity pool by asset amount (ERC-4626 `withdraw`) or by shares (`redeem`). Limited by the
  * reserve open interest requires, and refused while a market with open interest has no fresh price.
  */
-export function withdrawLiquidity(client: WalletClient, parameters: WithdrawLiquidityParameters): Promise<WithdrawLiquidityReturnType> {
+export async function withdrawLiquidity(client: WalletClient, parameters: WithdrawLiquidityParameters): Promise<WithdrawLiquidityReturnType> {
   const signer = addressOf(accountOf(client, parameters));
   const receiver = parameters.receiver ?? signer;
   const owner = parameters.owner ?? signer;

@@ -58,6 +58,8 @@ export class UnknownRevertError extends TidemarkError {
   }
 }
 
+const tidemarkErrorNames: ReadonlySet<string> = new Set(tidemarkErrorsAbi.map((e) => e.name));
+
 /**
  * Decodes revert data into a typed error, or returns null when the selector is not a Tidemark custom error.
  */
@@ -65,6 +67,8 @@ export function decodeTidemarkRevert(data: Hex): DecodedTidemarkError | null {
   if (!isHex(data) || size(data) < 4) return null;
   try {
     const { errorName, args } = decodeErrorResult({ abi: tidemarkErrorsAbi, data });
+    // viem also decodes Error(string) and Panic(uint256), which are not the protocol's errors.
+    if (!tidemarkErrorNames.has(errorName)) return null;
     return { errorName, args: args ?? [] } as DecodedTidemarkError;
   } catch {
     return null;
@@ -137,7 +141,10 @@ export function bytes32ToText(x: Hex): string {
     return x;
   }
 }
-const time = (t: bigint) => new Date(Number(t) * 1000).toISOString();
+/** The largest unix time (seconds) a Date can hold. */
+const MAX_DATE_SECONDS = 8_640_000_000_000n;
+/** A unix time as ISO text; the raw number when Date cannot represent it (a broken feed may report any value). */
+const time = (t: bigint) => (t <= MAX_DATE_SECONDS ? new Date(Number(t) * 1000).toISOString() : `unix time ${t}`);
 const hf = (x: bigint) => (x >= 2n ** 255n ? "infinite" : formatUnits(x, 18));
 
 function formatArgs(args: readonly unknown[]): string {

@@ -23,7 +23,7 @@ export async function resolveAcceptablePrice(
   if (parameters.slippageBps < 0n || parameters.slippageBps > 10_000n) {
     throw new InvalidParameterError("slippageBps", `must be within 0..10000, got ${parameters.slippageBps}`);
   }
-  if (sizeDelta === 0n) return 0n; // a collateral-only change fills nothing; the bound is not checked against a fill
+  if (sizeDelta === 0n) return 0n; // no quote for a trade modifyPositionCall refuses (the engine needs a size change)
   const q = await quoteTrade(client, { addresses: parameters.addresses, market: parameters.market, sizeDelta, slippageBps: parameters.slippageBps });
   return q.acceptablePrice as bigint;
 }
