@@ -1,8 +1,9 @@
 import type { Address, Hash } from "viem";
 
 import { depositLiquidityCall } from "../calldata.js";
-import { type ApprovalMode, ensureAllowance } from "../internal/approve.js";
-import { collateralTokenOf } from "../internal/read.js";
+import { type ApprovalMode, prepareDeposit } from "../internal/approve.js";
+import { TidemarkError } from "../errors/base.js";
+import { collateralTokenOf, readPool } from "../internal/read.js";
 import { type WalletClient, type WriteOptions, type WriteResult, accountOf, addressOf, simulateAndWrite } from "../internal/write.js";
 import type { AddressesParameter } from "../types.js";
 
@@ -18,8 +19,8 @@ export type DepositLiquidityParameters = AddressesParameter &
 export type DepositLiquidityReturnType = WriteResult<bigint> & { approvalHash: Hash | undefined };
 
 /**
- * Deposits into the liquidity pool (ERC-4626), approving the pool first when its allowance is short. The pool refuses
- * deposits (ERC4626ExceededMaxDeposit) while a market with open interest has no fresh price.
+ * Deposits into the liquidity pool (ERC-4626). Checks the pool's `maxDeposit` (0 while a market with open interest has
+ * no fresh price) and the signer's balance, approves the pool when its allowance is short, then simulates and sends.
  */
 export async function depositLiquidity(
   client: WalletClient,
@@ -27,8 +28,17 @@ export async function depositLiquidity(
 ): Promise<DepositLiquidityReturnType> {
   const receiver = parameters.receiver ?? addressOf(accountOf(client, parameters));
   const call = depositLiquidityCall({ addresses: parameters.addresses, assets: parameters.assets, receiver });
-  const token = await collateralTokenOf(client, parameters.addresses);
-  const approvalHash = await ensureAllowance(
+  const [token, maxDeposit] = await Promise.all([
+    collateralTokenOf(client, parameters.addresses),
+    readPool(client, parameters.addresses, "maxDeposit", [receiver]),
+  ]);
+  // Refuse before approving: the approval would be spent on a deposit the pool cannot take now.
+  if (parameters.assets > maxDeposit) {
+    throw new TidemarkError(
+      `The pool accepts at most ${maxDeposit} token units now (0 while a market with open interest has no fresh price); ${parameters.assets} requested`,
+    );
+  }
+  const { approvalHash, options } = await prepareDeposit(
     client,
     token,
     parameters.addresses.pool,
@@ -36,5 +46,5 @@ export async function depositLiquidity(
     parameters.approval ?? "exact",
     parameters,
   );
-  return { ...(await simulateAndWrite<bigint>(client, call, parameters)), approvalHash };
+  return { ...(await simulateAndWrite<bigint>(client, call, options)), approvalHash };
 }

@@ -47,7 +47,7 @@ export async function getPool(client: Client, parameters: GetPoolParameters): Pr
     readPool(client, addresses, "availableLiquidity", [], b),
     readEngine(client, addresses, "reservedAssets", [], b),
     readEngine(client, addresses, "reserveFactor", [], b),
-    readPool(client, addresses, "maxDeposit", [addresses.pool], b),
+    readPool(client, addresses, "maxDeposit", [account ?? addresses.pool], b),
   ]);
   const sharePrice = await readPool(client, addresses, "convertToAssets", [10n ** BigInt(shareDecimals)], b);
   let holding: GetPoolReturnType["account"];

@@ -1,4 +1,5 @@
 import type { Address, BlockNumber, Client } from "viem";
+import { getBlockNumber } from "viem/actions";
 
 import { InvalidParameterError } from "../errors/base.js";
 import { readLens } from "../internal/read.js";
@@ -24,10 +25,12 @@ export async function getPositions(client: Client, parameters: GetPositionsParam
   if (!Number.isSafeInteger(batch) || batch <= 0) {
     throw new InvalidParameterError("batchSize", `must be a positive integer, got ${batch}`);
   }
+  // Every batch at the same block, so the results describe one state.
+  const blockNumber = parameters.blockNumber ?? (await getBlockNumber(client, { cacheTime: 0 }));
   const out: GetPositionsReturnType = [];
   for (let i = 0; i < parameters.positions.length; i += batch) {
     const keys = parameters.positions.slice(i, i + batch);
-    const health = await readLens(client, parameters.addresses, "healthBatch", [keys], parameters.blockNumber);
+    const health = await readLens(client, parameters.addresses, "healthBatch", [keys], blockNumber);
     health.forEach((h, j) => out.push({ ...h, ...keys[j], oracleStatus: oracleStatusName(h.oracleStatus) }));
   }
   return out;

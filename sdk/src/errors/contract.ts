@@ -51,11 +51,23 @@ export class UnknownRevertError extends TidemarkError {
 
   constructor(data: Hex | undefined, cause?: unknown) {
     const reason = (cause as { shortMessage?: string; message?: string } | undefined)?.shortMessage ?? (cause as Error | undefined)?.message;
-    super(data && data !== "0x" ? `Reverted with unknown data ${data}` : `Reverted without a decodable reason${reason ? `: ${reason}` : ""}`, {
+    super(data && data !== "0x" ? describeForeignRevert(data) : `Reverted without a decodable reason${reason ? `: ${reason}` : ""}`, {
       cause,
     });
     this.data = data;
   }
+}
+
+/** Error(string) and Panic(uint256) spelled out (viem decodes both with any ABI); anything else as raw data. */
+function describeForeignRevert(data: Hex): string {
+  try {
+    const { errorName, args } = decodeErrorResult({ abi: [], data });
+    if (errorName === "Error") return `Reverted with reason "${String(args?.[0])}"`;
+    if (errorName === "Panic") return `Reverted with panic code ${String(args?.[0])}`;
+  } catch {
+    // not a standard revert: fall through
+  }
+  return `Reverted with unknown data ${data}`;
 }
 
 const tidemarkErrorNames: ReadonlySet<string> = new Set(tidemarkErrorsAbi.map((e) => e.name));

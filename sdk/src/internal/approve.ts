@@ -3,6 +3,7 @@ import { type Address, type Hash, erc20Abi } from "viem";
 import { readContract } from "viem/actions";
 
 import { approveCall } from "../calldata.js";
+import { TidemarkError } from "../errors/base.js";
 import { withDecodedErrors } from "../errors/contract.js";
 import { type WalletClient, type WriteOptions, accountOf, addressOf, simulateAndWrite, waitForSuccess } from "./write.js";
 
@@ -10,25 +11,31 @@ import { type WalletClient, type WriteOptions, accountOf, addressOf, simulateAnd
 export type ApprovalMode = "exact" | "max";
 
 /**
- * Makes sure `spender` may pull `amount` of `token` from the signer: when the allowance is short, sends an approval and
- * waits for it to succeed. Returns the approval's hash, or undefined when none was needed.
+ * Prepares a deposit of `amount` of `token` that `spender` will pull from the signer: checks the signer holds the
+ * amount (so no approval is spent on a deposit that cannot succeed), and when the allowance is short sends an approval
+ * and waits for it to succeed. The approval takes the caller's `nonce` if one was given (and the fee options, not the
+ * gas limit, which is meant for the deposit). Returns the approval's hash (undefined when none was needed) and the
+ * write options for the deposit itself, its nonce moved past the approval's.
  */
-export async function ensureAllowance(
+export async function prepareDeposit(
   client: WalletClient,
   token: Address,
   spender: Address,
   amount: bigint,
   mode: ApprovalMode,
   options: WriteOptions,
-): Promise<Hash | undefined> {
+): Promise<{ approvalHash: Hash | undefined; options: WriteOptions }> {
   const owner = addressOf(accountOf(client, options));
-  const allowance = await withDecodedErrors(() =>
-    readContract(client, { address: token, abi: erc20Abi, functionName: "allowance", args: [owner, spender] }),
+  const [balance, allowance] = await withDecodedErrors(() =>
+    Promise.all([
+      readContract(client, { address: token, abi: erc20Abi, functionName: "balanceOf", args: [owner] }),
+      readContract(client, { address: token, abi: erc20Abi, functionName: "allowance", args: [owner, spender] }),
+    ]),
   );
-  if (allowance >= amount) return undefined;
+  if (balance < amount) throw new TidemarkError(`Insufficient token balance: ${owner} holds ${balance} token units, ${amount} needed`);
+  if (allowance >= amount) return { approvalHash: undefined, options };
   const approval = approveCall({ token, spender, amount: mode === "max" ? 2n ** 256n - 1n : amount });
-  // The nonce option applies to the main transaction; the approval takes the next free nonce.
-  const { hash } = await simulateAndWrite(client, approval, { ...options, nonce: undefined });
+  const { hash } = await simulateAndWrite(client, approval, { ...options, gas: undefined });
   await waitForSuccess(client, hash, "Approval");
-  return hash;
+  return { approvalHash: hash, options: { ...options, nonce: options.nonce === undefined ? undefined : options.nonce + 1 } };
 }

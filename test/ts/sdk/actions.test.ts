@@ -23,6 +23,7 @@ import { hardhat } from "viem/chains";
 import {
   InvalidParameterError,
   TidemarkContractError,
+  TidemarkError,
   type TidemarkErrorName,
   UnknownRevertError,
   addCollateral,
@@ -160,6 +161,16 @@ async function expectContractError<N extends TidemarkErrorName>(fn: () => Promis
   expect(err.errorName).to.equal(name);
   expect(err.is(name)).to.equal(true);
   return err as TidemarkContractError<N>;
+}
+
+/** Runs `fn`, which must throw; returns what it threw. */
+async function caughtError(fn: () => Promise<unknown>): Promise<unknown> {
+  try {
+    await fn();
+  } catch (err) {
+    return err;
+  }
+  throw new Error("expected a failure");
 }
 
 /** Runs `fn`, which must throw an InvalidParameterError about `parameter`; returns it. */
@@ -625,6 +636,30 @@ describe("SDK actions", function () {
       expect(await p.engine.freeBalance(account)).to.equal(usd(350));
     });
 
+    it("deposit refuses an amount above the token balance before approving anything", async function () {
+      const { p, addresses, fresh, publicClient } = await setup(protocolFixture);
+      const account = addr(p.fresh.address);
+      const tokens = await p.token.balanceOf(account);
+      const nonce = await publicClient.getTransactionCount({ address: account });
+      const err = await caughtError(() => deposit(fresh, { addresses, amount: tokens + 1n }));
+      expect(err).to.be.instanceOf(TidemarkError);
+      expect((err as TidemarkError).shortMessage).to.equal(
+        `Insufficient token balance: ${account} holds ${tokens} token units, ${tokens + 1n} needed`,
+      );
+      expect(await publicClient.getTransactionCount({ address: account })).to.equal(nonce);
+      expect(await p.token.allowance(account, addresses.engine)).to.equal(0n);
+    });
+
+    it("deposit with an explicit nonce gives it to the approval and the next one to the deposit", async function () {
+      const { p, addresses, fresh, publicClient } = await setup(protocolFixture);
+      const account = addr(p.fresh.address);
+      const nonce = await publicClient.getTransactionCount({ address: account });
+      const { hash, approvalHash } = await deposit(fresh, { addresses, amount: usd(40), nonce });
+      expect((await publicClient.getTransaction({ hash: approvalHash! })).nonce).to.equal(nonce);
+      expect((await publicClient.getTransaction({ hash })).nonce).to.equal(nonce + 1);
+      expect(await p.engine.freeBalance(account)).to.equal(usd(40));
+    });
+
     it("deposit reads the collateral token from the engine when the addresses omit it", async function () {
       const { p, addresses, wallets } = await setup(protocolFixture);
       const { collateralToken: _, ...withoutToken } = addresses;
@@ -822,6 +857,20 @@ describe("SDK actions", function () {
       expect(approvalHash).to.equal(undefined);
       expect(await p.pool.balanceOf(p.bob.address)).to.equal(before + result);
       expect(await p.pool.balanceOf(p.alice.address)).to.equal(0n);
+    });
+
+    it("depositLiquidity refuses before approving while the pool takes no deposits (stale price with open interest)", async function () {
+      const { p, addresses, fresh, publicClient } = await setup(protocolFixture);
+      await p.engine.connect(p.alice).modifyPosition(ETH_ID, wad(1), usd(500), wad(4_000));
+      await networkHelpers.time.increase(3_601); // past the heartbeat: the ETH price is stale
+      const account = addr(p.fresh.address);
+      expect(await p.pool.maxDeposit(account)).to.equal(0n);
+      const nonce = await publicClient.getTransactionCount({ address: account });
+      const err = await caughtError(() => depositLiquidity(fresh, { addresses, assets: usd(100) }));
+      expect(err).to.be.instanceOf(TidemarkError);
+      expect((err as TidemarkError).shortMessage).to.match(/^The pool accepts at most 0 token units now/);
+      expect(await publicClient.getTransactionCount({ address: account })).to.equal(nonce);
+      expect(await p.token.allowance(account, addresses.pool)).to.equal(0n);
     });
 
     it("withdrawLiquidity by assets burns the previewed shares; by shares pays the previewed assets", async function () {

@@ -10,7 +10,8 @@ export type Protocol = Awaited<ReturnType<typeof deployProtocol>>;
 
 /** Public client (fast polling) and one wallet client per named signer, all over the connection's provider. */
 export async function sdkClients(conn: NetworkConnection, p: Protocol) {
-  const transport = custom(conn.provider);
+  // No retries: Hardhat reports reverts with an error code viem would otherwise retry three times.
+  const transport = custom(conn.provider, { retryCount: 0 });
   const publicClient = createPublicClient({ chain: hardhat, transport, pollingInterval: 20, cacheTime: 0 });
   // JSON-RPC accounts: Hardhat signs, like a browser wallet would.
   const wallet = (address: string) =>
