@@ -1,5 +1,5 @@
 /** Shared reads of the action modules. Internal: not part of the package's exports. */
-import type { Address, BlockNumber, Client } from "viem";
+import type { Abi, Address, BlockNumber, Client, ContractFunctionArgs, ContractFunctionName, ContractFunctionReturnType } from "viem";
 import { readContract } from "viem/actions";
 
 import { tidemarkEngineAbi } from "../abi/engine.js";
@@ -9,29 +9,34 @@ import { withDecodedErrors } from "../errors/contract.js";
 import type { RiskContext } from "../math/types.js";
 import type { MarketId, TidemarkAddresses } from "../types.js";
 
-/** Reads a view of the engine, pinned to `blockNumber` when given, with reverts decoded. */
-export function readEngine<const F extends EngineView>(
+/** Reads one view of a contract, typed by its ABI, pinned to `blockNumber` when given, with reverts decoded. */
+export type ViewReader<A extends Abi> = <const F extends ContractFunctionName<A, "view" | "pure">>(
   client: Client,
   addresses: TidemarkAddresses,
   functionName: F,
-  args: EngineViewArgs<F>,
+  args: ContractFunctionArgs<A, "view" | "pure", F>,
   blockNumber?: BlockNumber,
-) {
-  return withDecodedErrors(() =>
-    readContract(client, {
-      address: addresses.engine,
-      abi: tidemarkEngineAbi,
-      functionName,
-      args,
-      blockNumber,
-    } as never),
-  ) as Promise<EngineViewResult<F>>;
+) => Promise<ContractFunctionReturnType<A, "view" | "pure", F>>;
+
+function viewReader<const A extends Abi>(abi: A, addressOf: (addresses: TidemarkAddresses) => Address): ViewReader<A> {
+  return <const F extends ContractFunctionName<A, "view" | "pure">>(
+    client: Client,
+    addresses: TidemarkAddresses,
+    functionName: F,
+    args: ContractFunctionArgs<A, "view" | "pure", F>,
+    blockNumber?: BlockNumber,
+  ) =>
+    withDecodedErrors(() =>
+      readContract(client, { address: addressOf(addresses), abi, functionName, args, blockNumber } as never),
+    ) as Promise<ContractFunctionReturnType<A, "view" | "pure", F>>;
 }
 
-type EngineAbi = typeof tidemarkEngineAbi;
-type EngineView = Extract<EngineAbi[number], { type: "function"; stateMutability: "view" | "pure" }>["name"];
-type EngineViewArgs<F extends EngineView> = import("viem").ContractFunctionArgs<EngineAbi, "view" | "pure", F>;
-type EngineViewResult<F extends EngineView> = import("viem").ContractFunctionReturnType<EngineAbi, "view" | "pure", F>;
+/** Reads a view of the engine. */
+export const readEngine: ViewReader<typeof tidemarkEngineAbi> = viewReader(tidemarkEngineAbi, (a) => a.engine);
+/** Reads a view of the lens. */
+export const readLens: ViewReader<typeof tidemarkLensAbi> = viewReader(tidemarkLensAbi, (a) => a.lens);
+/** Reads a view of the pool. */
+export const readPool: ViewReader<typeof liquidityPoolAbi> = viewReader(liquidityPoolAbi, (a) => a.pool);
 
 /** The engine's `riskContext(account, market)` as the SDK math's RiskContext. */
 export async function readRiskContext(
@@ -62,35 +67,3 @@ export async function collateralTokenOf(client: Client, addresses: TidemarkAddre
 export async function insuranceFundOf(client: Client, addresses: TidemarkAddresses): Promise<Address> {
   return addresses.insuranceFund ?? (await readEngine(client, addresses, "insuranceFund", []));
 }
-
-/** Reads a view of the lens, pinned to `blockNumber` when given, with reverts decoded. */
-export function readLens<const F extends LensView>(
-  client: Client,
-  addresses: TidemarkAddresses,
-  functionName: F,
-  args: import("viem").ContractFunctionArgs<LensAbi, "view" | "pure", F>,
-  blockNumber?: BlockNumber,
-) {
-  return withDecodedErrors(() =>
-    readContract(client, { address: addresses.lens, abi: tidemarkLensAbi, functionName, args, blockNumber } as never),
-  ) as Promise<import("viem").ContractFunctionReturnType<LensAbi, "view" | "pure", F>>;
-}
-
-type LensAbi = typeof tidemarkLensAbi;
-type LensView = Extract<LensAbi[number], { type: "function"; stateMutability: "view" | "pure" }>["name"];
-
-/** Reads a view of the pool, pinned to `blockNumber` when given, with reverts decoded. */
-export function readPool<const F extends PoolView>(
-  client: Client,
-  addresses: TidemarkAddresses,
-  functionName: F,
-  args: import("viem").ContractFunctionArgs<PoolAbi, "view" | "pure", F>,
-  blockNumber?: BlockNumber,
-) {
-  return withDecodedErrors(() =>
-    readContract(client, { address: addresses.pool, abi: liquidityPoolAbi, functionName, args, blockNumber } as never),
-  ) as Promise<import("viem").ContractFunctionReturnType<PoolAbi, "view" | "pure", F>>;
-}
-
-type PoolAbi = typeof liquidityPoolAbi;
-type PoolView = Extract<PoolAbi[number], { type: "function"; stateMutability: "view" | "pure" }>["name"];
