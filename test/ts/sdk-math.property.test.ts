@@ -1171,6 +1171,43 @@ describe("SDK math against the contracts (seeded property tests)", function () {
       expect(limitedBy.get("PerpOpenInterestCapExceeded") ?? 0).to.be.at.least(5);
     });
 
+    it("maxTradeSize finds the accepted sizes where a skew-reducing trade's rebate outweighs a low initial margin", async function () {
+      // Initial margin 0.5% plus twice the 0.05% fee is below the 1% impact clamp: buying into a short skew beyond the
+      // clamp earns back more per unit than it adds in margin. A long below its initial margin then cannot add a wei,
+      // yet can add tens of ETH: acceptance is an interval that does not start at the smallest size.
+      const f = await networkHelpers.loadFixture(protocolFixture);
+      const id = encodeBytes32String("LOWIM-USD");
+      const feed = await ethers.deployContract("MockV3Aggregator", [FEED_DECIMALS, 3000n * 10n ** 8n]);
+      const oracle = { feed: await feed.getAddress(), heartbeat: HEARTBEAT, decimals: 0, minPrice: 1n, maxPrice: MAX_PRICE };
+      await f.engine.listMarket(id, oracle, RISK_PARAMS, [{ notionalFloor: 0n, imr: wad("0.005"), mmr: wad("0.0025") }]);
+      await f.engine.setExposureParams(id, { ...EXPOSURE_PARAMS, impactSkewScale: wad(1_000) }); // 1% at 10 ETH of skew
+      await f.engine.connect(f.traders[3]).modifyPosition(id, -wad(1_000), usd(100_000), 0n);
+      const [alice] = f.traders;
+      const m0 = await marketState(f, id);
+      const least = leastCollateral(await storedPosition(f, alice.address, id), m0, wad(10), FREE / 2n);
+      await f.engine.connect(alice).modifyPosition(id, wad(10), least!, MAX_UINT256);
+      // At 2,965 with 100 USD more the fee (paid from the collateral) binds first; at 2,600 with 2,000 USD more the
+      // margin rule does, beyond the peak of equity minus margin, which maxTradeSize must search from.
+      for (const { price, collateralDelta, accepted, binds } of [
+        { price: wad(2_965), collateralDelta: usd(100), accepted: wad(50), binds: "collateral" },
+        { price: wad(2_600), collateralDelta: usd(2_000), accepted: wad(1_000), binds: "margin" },
+      ]) {
+        await setPrice(feed, price);
+        const m = await marketState(f, id);
+        const pos = await storedPosition(f, alice.address, id);
+        const trade = (size: bigint) => f.engine.connect(alice).modifyPosition.staticCall(id, size, collateralDelta, MAX_UINT256);
+        expect(await revertOf(f.engine, trade(1n)), "one wei more is refused").to.equal("PerpInsufficientMargin");
+        expect(await revertOf(f.engine, trade(accepted)), "a larger increase is accepted").to.equal(null);
+        const s = maxTradeSize(pos, m, true, collateralDelta);
+        expect(s).to.be.greaterThan(accepted);
+        expect(await revertOf(f.engine, trade(s))).to.equal(null);
+        const next = previewTrade(pos, m, s + 1n, collateralDelta);
+        expect(next.rejection).to.equal("PerpInsufficientMargin");
+        expect(await revertOf(f.engine, trade(s + 1n))).to.equal(next.rejection);
+        expect(next.newCollateral < 0n ? "collateral" : "margin").to.equal(binds);
+      }
+    });
+
     it("accrueFundingIndex equals the engine's funding index after trades and random time jumps", async function () {
       const f = await networkHelpers.loadFixture(protocolFixture);
       const r = rngFor("funding");

@@ -157,7 +157,8 @@ export function maxTradeSize(
   if (position.size !== 0n && position.size > 0n !== isLong) {
     throw new RangeError("maxTradeSize: the side must match the open position's side (a decrease has no maximum)");
   }
-  const ok = (s: bigint) => previewTrade(position, market, isLong ? s : -s, collateralDelta).rejection === null;
+  const preview = (s: bigint) => previewTrade(position, market, isLong ? s : -s, collateralDelta);
+  const ok = (s: bigint) => preview(s).rejection === null;
   let hi = MAX_POSITION_SIZE - abs(position.size);
   if (openInterestCap) {
     // Largest s with ceil((oi + s) * price / WAD) <= cap, i.e. (oi + s) * price <= cap * WAD.
@@ -165,16 +166,50 @@ export function maxTradeSize(
     if (room < hi) hi = room;
   }
   if (hi <= 0n) return 0n;
+  // The fee comes out of the collateral, which may not go negative: a bound that falls with the size.
+  if (preview(hi).newCollateral < 0n) {
+    if (preview(1n).newCollateral < 0n) return 0n;
+    hi = lastTrue((s) => preview(s).newCollateral >= 0n, 1n, hi);
+  }
   if (ok(hi)) return hi;
   // Smallest accepted size: the minimum notional rounded down must reach the floor.
   let lo = divUp(market.params.minPositionNotional * WAD, market.price) - abs(position.size);
   if (lo < 1n) lo = 1n;
-  if (lo > hi || !ok(lo)) return 0n;
-  // ok(lo) and not ok(hi): bisect to adjacent points.
+  if (lo > hi) return 0n;
+  if (!ok(lo)) {
+    // Within those bounds the margin rule accepts an interval of sizes that need not start at the smallest: equity minus
+    // initial margin is concave in the size, and while a trade reduces a skew beyond the impact clamp each unit earns
+    // back up to 1% of the price, more than it adds in margin and fees where the initial margin rate is below 1% minus
+    // twice the fee rate. Its peak is where the premium earned per unit equals one tier's rate plus the fees: try there.
+    const inside = peakCandidates(market, isLong)
+      .map((s) => (s < lo ? lo : s > hi ? hi : s))
+      .find(ok);
+    if (inside === undefined) return 0n;
+    lo = inside;
+  }
+  return lastTrue(ok, lo, hi);
+}
+
+/** The last x in [lo, hi] with pred(x) true, for pred(lo) true and pred false from some point on (bisection). */
+function lastTrue(pred: (x: bigint) => boolean, lo: bigint, hi: bigint): bigint {
+  if (pred(hi)) return hi;
   while (hi - lo > 1n) {
     const mid = lo + (hi - lo) / 2n;
-    if (ok(mid)) lo = mid;
+    if (pred(mid)) lo = mid;
     else hi = mid;
   }
   return lo;
+}
+
+/**
+ * Sizes at which a trade's equity minus initial margin may peak (see maxTradeSize): the trade moves the skew to where the
+ * premium earned back per unit equals one tier's initial margin rate plus twice the taker fee rate (opening and closing).
+ */
+function peakCandidates(market: TradeMarket, isLong: boolean): bigint[] {
+  if (market.impactSkewScale === 0n) return [];
+  return market.tiers.map((t) => {
+    // Skew after the trade: -(rate) * skewScale for a buy, +(rate) * skewScale for a sell.
+    const target = ((t.imr + 2n * market.params.takerFeeRate) * market.impactSkewScale) / WAD;
+    return isLong ? -target - market.skew : market.skew - target;
+  });
 }
