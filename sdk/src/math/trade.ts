@@ -53,7 +53,8 @@ export type TradePreview = {
   /** Token units; for a close, what returns to the free balance (negative: a shortfall the insurance fund covers). */
   newCollateral: bigint;
   newEntryPrice: bigint;
-  /** The first rule the trade breaks, or null when the engine would accept it (oracle, pause, caps and slippage aside). */
+  /** The first rule the trade breaks, or null when the engine would accept it (oracle, pause, caps, slippage and the
+   * free balance a positive collateralDelta draws on aside). */
   rejection: TradeRejection | null;
 };
 
