@@ -3,9 +3,8 @@
  * TidemarkLocal Ignition module (60-second timelock, account 0 proposer and executor), and `scripts/gov.ts` run as a
  * separate process exactly as `npm run gov` runs it.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,40 +15,12 @@ import { network } from "hardhat";
 
 import TidemarkLocalModule from "../../ignition/modules/TidemarkLocal.js";
 import { wad } from "./helpers/fixture.js";
+import { freePort, startNode } from "./helpers/node.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const HARDHAT = join(ROOT, "node_modules/hardhat/dist/src/cli.js");
 const DEPLOYMENT_ID = "gov-cli-e2e";
 // Hardhat's first default account (public test key): proposer, executor and guardian of the local module.
 const KEY0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => res(port));
-    });
-    srv.on("error", rej);
-  });
-}
-
-async function startNode(port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [HARDHAT, "node", "--port", String(port)], { cwd: ROOT, stdio: "pipe" });
-  await new Promise<void>((res, rej) => {
-    let out = "";
-    const timer = setTimeout(() => rej(new Error(`hardhat node did not start:\n${out}`)), 60_000);
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      if (out.includes("Started HTTP")) {
-        clearTimeout(timer);
-        res();
-      }
-    });
-    child.on("exit", (code) => rej(new Error(`hardhat node exited with ${code}:\n${out}`)));
-  });
-  return child;
-}
 
 interface Run {
   code: number;
