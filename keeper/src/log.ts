@@ -1,0 +1,28 @@
+/** JSON logs (pino). Keys, passwords and raw signatures are redacted wherever they appear in a logged object. */
+import { type Logger, pino } from "pino";
+
+export type { Logger };
+
+export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
+  return pino(
+    {
+      level,
+      base: { service: "tidemark-keeper" },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: {
+        paths: ["privateKey", "*.privateKey", "password", "*.password", "keystorePassword", "*.keystorePassword"],
+        censor: "[redacted]",
+      },
+      // bigint is not JSON: log amounts as decimal strings.
+      hooks: {
+        logMethod(args, method) {
+          method.apply(
+            this,
+            args.map((a) => (a !== null && typeof a === "object" ? JSON.parse(JSON.stringify(a, (_k, v) => (typeof v === "bigint" ? v.toString() : v))) : a)) as Parameters<typeof method>,
+          );
+        },
+      },
+    },
+    destination ?? pino.destination({ dest: 1, sync: true }),
+  );
+}
