@@ -10,7 +10,7 @@
  */
 import type { Server } from "node:http";
 
-import { type Address, type Hex, type LocalAccount, type PublicClient, createPublicClient, createWalletClient, erc20Abi, formatEther, http } from "viem";
+import { type Address, type Hex, type LocalAccount, type PublicClient, type Transport, createPublicClient, createWalletClient, erc20Abi, formatEther, http } from "viem";
 
 import { getPositions, marketId, tidemarkEngineAbi, type TidemarkAddresses } from "@tidemark/sdk";
 
@@ -39,10 +39,19 @@ export type KeeperHandle = {
   stopped: Promise<void>;
 };
 
-export async function startKeeper(config: KeeperConfig, account: LocalAccount | null, log: Logger): Promise<KeeperHandle> {
+/**
+ * Starts the keeper. `options.transport` replaces the HTTP transport to `config.rpcUrl` (the demo runs the keeper in
+ * the same process as an in-process chain).
+ */
+export async function startKeeper(
+  config: KeeperConfig,
+  account: LocalAccount | null,
+  log: Logger,
+  options: { transport?: Transport } = {},
+): Promise<KeeperHandle> {
   if (account === null && !config.dryRun) throw new Error("no signer: set TIDEMARK_KEEPER_PRIVATE_KEY or TIDEMARK_KEEPER_KEYSTORE (or use --dry-run)");
   // viem retries failed requests (3 times, exponential backoff); each block is also retried from scratch on failure.
-  const transport = http(config.rpcUrl, { timeout: 15_000, retryCount: 3 });
+  const transport = options.transport ?? http(config.rpcUrl, { timeout: 15_000, retryCount: 3 });
   const client = createPublicClient({ transport, pollingInterval: config.pollingIntervalMs }) as PublicClient;
   const chainId = await client.getChainId();
   const engineRead = <F extends "pool" | "collateralToken">(functionName: F) =>

@@ -1,9 +1,10 @@
 /** JSON logs (pino). Keys, passwords and raw signatures are redacted wherever they appear in a logged object. */
-import { type Logger, pino } from "pino";
+import { type DestinationStream, type Logger, pino } from "pino";
 
 export type { Logger };
 
-export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
+/** A logger at `level` writing JSON lines to stdout, or to `destination` (a file: `pino.destination(path)`). */
+export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(
     {
       level,

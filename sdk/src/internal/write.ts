@@ -48,7 +48,8 @@ export async function simulateAndWrite<R>(
       nonce: options.nonce,
     } as never),
   )) as { request: unknown; result: R };
-  const hash = await withDecodedErrors(() => writeContract(client, request as never));
+  // A client without a chain sends to whatever chain its transport serves (viem otherwise refuses: `chain: null`).
+  const hash = await withDecodedErrors(() => writeContract(client, { ...(request as object), chain: client.chain ?? null } as never));
   return { hash, result };
 }
 

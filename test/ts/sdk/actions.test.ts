@@ -953,6 +953,15 @@ describe("SDK actions", function () {
       await expectInvalid(() => withdraw(client, { addresses, amount: usd(1) }), "account");
     });
 
+    it("a write action works on a client without a chain (it sends to the transport's chain)", async function () {
+      const { p, addresses } = await setup(protocolFixture);
+      const client = createWalletClient({ transport: custom(conn.provider), account: addr(p.bob.address), pollingInterval: 20, cacheTime: 0 });
+      expect(client.chain).to.equal(undefined);
+      const free = await p.engine.freeBalance(p.bob.address);
+      await withdraw(client, { addresses, amount: usd(2) });
+      expect(await p.engine.freeBalance(p.bob.address)).to.equal(free - usd(2));
+    });
+
     it("writes work with a local (viem-signed) account: deposit with approval, open, close", async function () {
       const { p, addresses, publicClient } = await setup(protocolFixture);
       const account = privateKeyToAccount(LOCAL_KEY);
