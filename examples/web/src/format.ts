@@ -1,0 +1,37 @@
+/**
+ * Display formatting for the page, pure (no DOM, no I/O) so the end-to-end test formats the lens's values exactly the
+ * same way. Every function truncates toward zero (never rounds up a health factor or a balance for display).
+ */
+
+const MAX_UINT256 = 2n ** 256n - 1n;
+
+/** `value` with `decimals` decimals, truncated to `digits` fractional digits, with thousands separators: "3,000.00". */
+export function formatFixed(value: bigint, decimals: number, digits: number): string {
+  const negative = value < 0n;
+  const abs = negative ? -value : value;
+  const unit = 10n ** BigInt(decimals);
+  const whole = abs / unit;
+  const fraction = (abs % unit).toString().padStart(decimals, "0").slice(0, digits).padEnd(digits, "0");
+  const grouped = whole.toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  const text = digits > 0 ? `${grouped}.${fraction}` : grouped;
+  return negative && /[1-9]/.test(text) ? `-${text}` : text;
+}
+
+/** A WAD (18-decimal) value: prices and USD amounts with 2 digits, sizes with 4. */
+export const formatWad = (value: bigint, digits = 2): string => formatFixed(value, 18, digits);
+
+/** A health factor (WAD, 1e18 = 1) with 4 digits; "∞" for the contract's "no requirement" value (max uint256). */
+export const formatHealthFactor = (hf: bigint): string => (hf >= MAX_UINT256 ? "∞" : formatFixed(hf, 18, 4));
+
+/**
+ * A liquidation price (WAD) with 2 digits. A long is never liquidated by price when it is 0, a short when it is max
+ * uint256: both show as "none".
+ */
+export const formatLiquidationPrice = (price: bigint): string =>
+  price === 0n || price >= MAX_UINT256 ? "none" : formatFixed(price, 18, 2);
+
+/** A signed WAD fraction per day as a percentage with 4 digits: "0.0012%/day". */
+export const formatRatePerDay = (rate: bigint): string => `${formatFixed(rate * 100n, 18, 4)}%/day`;
+
+/** Token units (e.g. USDC, 6 decimals) with 2 digits. */
+export const formatToken = (amount: bigint, decimals: number): string => formatFixed(amount, decimals, 2);

@@ -1,0 +1,427 @@
+/**
+ * Tidemark in the browser with @tidemark/sdk and viem, no framework: the markets, a local test account's balances,
+ * deposit and open/close forms, and the account's positions with health factor and liquidation price, refreshed at
+ * every new block and with the SDK's watchHealth for the margin level.
+ *
+ * It signs with a local private key (Hardhat's public test account #2 by default) and refuses to sign on any chain but
+ * a local development chain: never put a real key into this page.
+ */
+import {
+  type GetMarketsReturnType,
+  type GetPoolReturnType,
+  type GetPositionReturnType,
+  type HealthLevel,
+  type MarketId,
+  closePosition,
+  deposit,
+  depositLiquidity,
+  getFreeBalance,
+  getMarkets,
+  getPool,
+  getPosition,
+  marketId,
+  openPosition,
+  watchHealth,
+} from "@tidemark/sdk";
+import { type Address, type Hash, createClient, defineChain, erc20Abi, http, parseAbi, parseUnits } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+// Plain clients with the actions imported one by one (not viem's decorated public and wallet clients): the bundle
+// carries only what the page uses.
+import { getBlockNumber, getChainId, readContract, waitForTransactionReceipt, watchBlockNumber, writeContract } from "viem/actions";
+
+import { LOCAL_CHAIN_IDS, type PageConfig, loadConfig } from "./config.js";
+import { formatHealthFactor, formatLiquidationPrice, formatRatePerDay, formatToken, formatWad } from "./format.js";
+
+/** The mock token's open mint (MockERC20 in the local deployment). */
+const mockTokenAbi = parseAbi(["function mint(address to, uint256 amount)"]);
+
+/* ----------------------------------------------------------------------------------------------- tiny DOM helper */
+
+type Attrs = Record<string, string | boolean | undefined>;
+type Child = Node | string;
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === undefined || value === false) continue;
+    if (name === "testid") node.setAttribute("data-testid", value as string);
+    else node.setAttribute(name, value === true ? "" : value);
+  }
+  node.append(...children);
+  return node;
+}
+
+const byId = (id: string) => document.getElementById(id)!;
+const statusLine = byId("status");
+
+/* ------------------------------------------------------------------------------------------------------ startup */
+
+async function main(): Promise<void> {
+  let config: PageConfig;
+  try {
+    config = await loadConfig();
+  } catch (err) {
+    statusLine.textContent = errorText(err);
+    statusLine.setAttribute("data-state", "unconfigured");
+    return;
+  }
+  const { rpcUrl, addresses } = config;
+  const transport = http(rpcUrl, { retryCount: 0 });
+  const chainId = await getChainId(createClient({ transport }));
+  const chain = defineChain({
+    id: chainId,
+    name: `Local chain ${chainId}`,
+    nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+    rpcUrls: { default: { http: [rpcUrl] } },
+  });
+  const publicClient = createClient({ chain, transport, pollingInterval: 1_000, cacheTime: 0 });
+  const account = privateKeyToAccount(config.privateKey);
+  // The key is a public test key (or whatever the URL passed): sign only on a local development chain.
+  const canSign = LOCAL_CHAIN_IDS.includes(chainId);
+  const wallet = createClient({ chain, transport, account, pollingInterval: 1_000, cacheTime: 0 });
+
+  const token: Address =
+    addresses.collateralToken ??
+    (await readContract(publicClient, { address: addresses.engine, abi: parseAbi(["function collateralToken() view returns (address)"]), functionName: "collateralToken" }));
+  const [decimals, tokenSymbol] = await Promise.all([
+    readContract(publicClient, { address: token, abi: erc20Abi, functionName: "decimals" }),
+    readContract(publicClient, { address: token, abi: erc20Abi, functionName: "symbol" }),
+  ]);
+  const units = (text: string, what: string) => {
+    if (!/^\d+(\.\d+)?$/.test(text.trim())) throw new Error(`${what}: enter a positive number, got "${text}"`);
+    return parseUnits(text.trim(), decimals);
+  };
+
+  /* ----------------------------------------------------------------------------------------------- skeleton */
+
+  const marketsBody = el("tbody");
+  const marketsSection = el(
+    "section",
+    {},
+    el("h2", {}, "Markets"),
+    el(
+      "table",
+      { testid: "markets" },
+      el(
+        "thead",
+        {},
+        el("tr", {}, ...["Market", "Oracle price (USD)", "Oracle status", "Open interest long", "Open interest short", "Funding rate"].map((h) => el("th", {}, h))),
+      ),
+      marketsBody,
+    ),
+  );
+
+  const walletBalance = el("dd", { testid: "wallet-balance" }, "…");
+  const freeBalance = el("dd", { testid: "free-balance" }, "…");
+  const poolNav = el("dd", { testid: "pool-nav" }, "…");
+  const poolAvailable = el("dd", { testid: "pool-available" }, "…");
+  const mintButton = el("button", { type: "button", class: "secondary", testid: "mint" }, `Mint 10,000 test ${tokenSymbol}`);
+  const seedButton = el("button", { type: "button", class: "secondary", testid: "seed-pool" }, `Add 1,000,000 test ${tokenSymbol} to the pool`);
+  const depositAmount = el("input", { testid: "deposit-amount", inputmode: "decimal", value: "1000" });
+  const depositForm = el(
+    "form",
+    { testid: "deposit-form" },
+    el("label", {}, `Deposit (${tokenSymbol})`, depositAmount),
+    el("button", { type: "submit", testid: "deposit-submit" }, "Deposit"),
+  );
+  const accountSection = el(
+    "section",
+    {},
+    el("h2", {}, "Account"),
+    el(
+      "p",
+      { class: "warning", testid: "account-warning" },
+      canSign
+        ? "Local test account (a public Hardhat key): never use it on a real network."
+        : `Chain ${chainId} is not a local development chain: this page signs only on chain ids ${LOCAL_CHAIN_IDS.join(", ")}. Read-only.`,
+    ),
+    el(
+      "dl",
+      {},
+      el("dt", {}, "Address"),
+      el("dd", {}, el("code", { testid: "account-address" }, account.address)),
+      el("dt", {}, `Wallet (${tokenSymbol})`),
+      walletBalance,
+      el("dt", {}, `Free balance in the engine (${tokenSymbol})`),
+      freeBalance,
+      el("dt", {}, `Pool NAV (${tokenSymbol})`),
+      poolNav,
+      el("dt", {}, `Pool available liquidity (${tokenSymbol})`),
+      poolAvailable,
+    ),
+    config.mockToken ? el("div", { class: "row" }, mintButton, seedButton, el("span", { class: "muted" }, "local mock token: anyone may mint it")) : "",
+    depositForm,
+  );
+
+  const tradeMarket = el("select", { testid: "trade-market" });
+  const tradeSide = el("select", { testid: "trade-side" }, el("option", { value: "long" }, "Long"), el("option", { value: "short" }, "Short"));
+  const tradeSize = el("input", { testid: "trade-size", inputmode: "decimal", value: "1" });
+  const tradeCollateral = el("input", { testid: "trade-collateral", inputmode: "decimal", value: "300" });
+  const tradeSlippage = el("input", { testid: "trade-slippage", inputmode: "numeric", value: "50" });
+  const tradeDepositFirst = el("input", { type: "checkbox", testid: "trade-deposit-first", checked: true });
+  const tradeForm = el(
+    "form",
+    { testid: "trade-form" },
+    el("label", {}, "Market", tradeMarket),
+    el("label", {}, "Side", tradeSide),
+    el("label", {}, "Size (base units)", tradeSize),
+    el("label", {}, `Collateral (${tokenSymbol})`, tradeCollateral),
+    el("label", {}, "Slippage (bps)", tradeSlippage),
+    el("label", { class: "inline" }, tradeDepositFirst, "deposit what the free balance lacks first"),
+    el("button", { type: "submit", testid: "trade-submit" }, "Open position"),
+  );
+  const activity = el("div", { id: "activity", testid: "activity" });
+  const errorBox = el("div", { id: "error", testid: "error", role: "alert" });
+  const tradeSection = el("section", {}, el("h2", {}, "Open a position"), tradeForm, activity, errorBox);
+
+  const positionsBody = el("tbody");
+  const noPositions = el("p", { class: "muted", testid: "no-positions" }, "No open position.");
+  const positionsSection = el(
+    "section",
+    {},
+    el("h2", {}, "Positions"),
+    el(
+      "table",
+      { testid: "positions" },
+      el(
+        "thead",
+        {},
+        el(
+          "tr",
+          {},
+          ...["Market", "Side", "Size", "Entry price", "Collateral (USD)", "Equity (USD)", "Health factor", "Liquidation price", "Level", ""].map((h) => el("th", {}, h)),
+        ),
+      ),
+      positionsBody,
+    ),
+    noPositions,
+  );
+  byId("app").append(marketsSection, accountSection, tradeSection, positionsSection);
+
+  const actionButtons = () => [...document.querySelectorAll<HTMLButtonElement>("button")];
+  for (const b of actionButtons()) b.disabled = !canSign;
+
+  /* ------------------------------------------------------------------------------------------------ refresh */
+
+  let markets: GetMarketsReturnType = [];
+  const levels = new Map<string, HealthLevel>();
+  let positions: GetPositionReturnType[] = [];
+  let busy = false;
+
+  const renderMarkets = () => {
+    marketsBody.replaceChildren(
+      ...markets.map((m) => {
+        const base = m.symbol.split("-")[0];
+        const cell = (name: string, text: string) => el("td", { testid: `market-${m.symbol}-${name}` }, text);
+        return el(
+          "tr",
+          { testid: `market-${m.symbol}` },
+          el("td", {}, m.symbol),
+          cell("price", m.oraclePrice === 0n ? "—" : formatWad(m.oraclePrice)),
+          cell("status", m.oracleStatus + (m.paused ? ", paused" : "")),
+          cell("oi-long", `${formatWad(m.openInterest.long, 4)} ${base}`),
+          cell("oi-short", `${formatWad(m.openInterest.short, 4)} ${base}`),
+          cell("funding", formatRatePerDay(m.funding.ratePerDay)),
+        );
+      }),
+    );
+    if (tradeMarket.options.length === 0) tradeMarket.append(...markets.map((m) => el("option", { value: m.symbol }, m.symbol)));
+  };
+
+  const renderPositions = () => {
+    const open = positions.filter((p) => p.exists);
+    noPositions.hidden = open.length > 0;
+    positionsBody.replaceChildren(
+      ...open.map((p) => {
+        const symbol = markets.find((m) => m.id === p.market)?.symbol ?? p.market;
+        const h = p.health;
+        const cell = (name: string, text: string, wad?: bigint) =>
+          el("td", { testid: `position-${symbol}-${name}`, "data-wad": wad === undefined ? undefined : wad.toString() }, text);
+        const level = levels.get(symbol) ?? "…";
+        const close = el("button", { type: "button", class: "secondary", testid: `position-${symbol}-close` }, "Close");
+        close.disabled = busy || !canSign;
+        close.addEventListener("click", () => act(`Closing ${symbol}`, async () => {
+          const r = await closePosition(wallet, { addresses, market: p.market, slippageBps: 100n });
+          return confirm(r.hash);
+        }));
+        return el(
+          "tr",
+          { testid: `position-${symbol}`, "data-block": p.blockNumber.toString() },
+          el("td", {}, symbol),
+          cell("side", p.stored.size > 0n ? "long" : "short"),
+          cell("size", formatWad(p.stored.size < 0n ? -p.stored.size : p.stored.size, 4), p.stored.size),
+          cell("entry", formatWad(p.stored.entryPrice), p.stored.entryPrice),
+          cell("collateral", h ? formatWad(h.collateral) : "—", h?.collateral),
+          cell("equity", h ? formatWad(h.equity) : "—", h?.equity),
+          cell("hf", h ? formatHealthFactor(h.healthFactor) : "—", h?.healthFactor),
+          cell("liq", h ? formatLiquidationPrice(h.liquidationPrice) : "—", h?.liquidationPrice),
+          el("td", { testid: `position-${symbol}-level`, class: `level-${level}` }, level),
+          el("td", {}, close),
+        );
+      }),
+    );
+  };
+
+  const renderAccount = (free: bigint, held: bigint, pool: GetPoolReturnType) => {
+    walletBalance.textContent = formatToken(held, decimals);
+    freeBalance.textContent = formatToken(free, decimals);
+    poolNav.textContent = formatToken(pool.totalAssets, decimals);
+    poolAvailable.textContent = formatToken(pool.availableLiquidity, decimals);
+  };
+
+  /** Everything at one block, so the numbers on screen are consistent with each other. */
+  const refreshOnce = async () => {
+    const blockNumber = await getBlockNumber(publicClient, { cacheTime: 0 });
+    const [m, free, held, pool] = await Promise.all([
+      getMarkets(publicClient, { addresses, blockNumber }),
+      getFreeBalance(publicClient, { addresses, account: account.address, blockNumber }),
+      readContract(publicClient, { address: token, abi: erc20Abi, functionName: "balanceOf", args: [account.address], blockNumber }),
+      getPool(publicClient, { addresses, blockNumber }),
+    ]);
+    positions = await Promise.all(m.map((x) => getPosition(publicClient, { addresses, account: account.address, market: x.id, blockNumber })));
+    markets = m;
+    renderMarkets();
+    renderAccount(free, held, pool);
+    renderPositions();
+    statusLine.textContent = `Chain ${chainId} at block ${blockNumber} · RPC ${rpcUrl} · engine ${addresses.engine}`;
+    statusLine.setAttribute("data-state", "ready");
+    statusLine.setAttribute("data-block", blockNumber.toString());
+  };
+
+  let refreshing: Promise<void> | undefined;
+  let again = false;
+  const refresh = (): Promise<void> => {
+    if (refreshing) {
+      again = true;
+      return refreshing;
+    }
+    refreshing = (async () => {
+      do {
+        again = false;
+        try {
+          await refreshOnce();
+        } catch (err) {
+          statusLine.textContent = `Refresh failed (retrying at the next block): ${errorText(err)}`;
+          statusLine.setAttribute("data-state", "error");
+        }
+      } while (again);
+    })().finally(() => (refreshing = undefined));
+    return refreshing;
+  };
+
+  /* ------------------------------------------------------------------------------------------------ actions */
+
+  /** Waits for a transaction and fails when it reverted. */
+  const confirm = async (hash: Hash) => {
+    const receipt = await waitForTransactionReceipt(publicClient, { hash });
+    if (receipt.status !== "success") throw new Error(`Transaction ${hash} reverted`);
+    return hash;
+  };
+
+  /** Runs one user action: buttons disabled meanwhile, progress in the activity line, errors decoded. */
+  async function act(label: string, fn: () => Promise<string | void>): Promise<void> {
+    if (busy) return;
+    busy = true;
+    for (const b of actionButtons()) b.disabled = true;
+    errorBox.textContent = "";
+    errorBox.removeAttribute("data-error-name");
+    activity.textContent = `${label}…`;
+    activity.setAttribute("data-state", "pending");
+    try {
+      const hash = await fn();
+      activity.textContent = `${label}: done${hash ? ` (${hash})` : ""}`;
+      activity.setAttribute("data-state", "done");
+    } catch (err) {
+      activity.textContent = `${label}: failed`;
+      activity.setAttribute("data-state", "failed");
+      errorBox.textContent = errorText(err);
+      const name = (err as { errorName?: unknown }).errorName;
+      if (typeof name === "string") errorBox.setAttribute("data-error-name", name);
+    } finally {
+      busy = false;
+      for (const b of actionButtons()) b.disabled = !canSign;
+      await refresh();
+    }
+  }
+
+  mintButton.addEventListener("click", () =>
+    act(`Minting 10,000 test ${tokenSymbol}`, async () => {
+      const hash = await writeContract(wallet, { address: token, abi: mockTokenAbi, functionName: "mint", args: [account.address, parseUnits("10000", decimals)] });
+      return confirm(hash);
+    }),
+  );
+
+  seedButton.addEventListener("click", () =>
+    act(`Adding 1,000,000 test ${tokenSymbol} to the pool`, async () => {
+      const assets = parseUnits("1000000", decimals);
+      await confirm(await writeContract(wallet, { address: token, abi: mockTokenAbi, functionName: "mint", args: [account.address, assets] }));
+      const r = await depositLiquidity(wallet, { addresses, assets });
+      return confirm(r.hash);
+    }),
+  );
+
+  depositForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    void act("Depositing", async () => {
+      const r = await deposit(wallet, { addresses, amount: units(depositAmount.value, "Deposit") });
+      return confirm(r.hash);
+    });
+  });
+
+  tradeForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const symbol = tradeMarket.value;
+    const side = tradeSide.value === "short" ? "short" : "long";
+    void act(`Opening ${symbol} ${side} ${tradeSize.value}`, async () => {
+      if (!/^\d+(\.\d+)?$/.test(tradeSize.value.trim())) throw new Error(`Size: enter a positive number, got "${tradeSize.value}"`);
+      if (!/^\d+$/.test(tradeSlippage.value.trim())) throw new Error(`Slippage: enter whole basis points, got "${tradeSlippage.value}"`);
+      const market: MarketId = marketId(symbol);
+      const size = parseUnits(tradeSize.value.trim(), 18);
+      const collateral = units(tradeCollateral.value, "Collateral");
+      if (tradeDepositFirst.checked) {
+        const free = await getFreeBalance(publicClient, { addresses, account: account.address });
+        if (collateral > free) {
+          activity.textContent = `Depositing ${formatToken(collateral - free, decimals)} ${tokenSymbol}…`;
+          await confirm((await deposit(wallet, { addresses, amount: collateral - free })).hash);
+          activity.textContent = `Opening ${symbol} ${side} ${tradeSize.value}…`;
+        }
+      }
+      const r = await openPosition(wallet, { addresses, market, side, size, collateral, slippageBps: BigInt(tradeSlippage.value.trim()) });
+      return confirm(r.hash);
+    });
+  });
+
+  /* ------------------------------------------------------------------------------------------------ watchers */
+
+  await refresh();
+  watchBlockNumber(publicClient, { onBlockNumber: () => void refresh(), onError: () => undefined, pollingInterval: 1_000 });
+  for (const m of markets) {
+    watchHealth(publicClient, {
+      addresses,
+      account: account.address,
+      market: m.id,
+      onChange: ({ level }) => {
+        levels.set(m.symbol, level);
+        const cell = document.querySelector(`[data-testid="position-${m.symbol}-level"]`);
+        if (cell) {
+          cell.textContent = level;
+          cell.className = `level-${level}`;
+        }
+      },
+    });
+  }
+}
+
+/** The SDK's decoded message for contract errors (viem's shortMessage shape), the message otherwise. */
+function errorText(err: unknown): string {
+  if (err instanceof Error) {
+    const short = (err as { shortMessage?: unknown }).shortMessage;
+    return typeof short === "string" && short.length > 0 ? short : err.message;
+  }
+  return String(err);
+}
+
+main().catch((err) => {
+  statusLine.textContent = `Failed to start: ${errorText(err)}`;
+  statusLine.setAttribute("data-state", "error");
+});

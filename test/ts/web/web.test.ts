@@ -1,0 +1,186 @@
+/**
+ * The web example (examples/web) end to end: the page built with Vite and served by scripts/web.ts, `hardhat node` in
+ * a child process with the TidemarkLocal Ignition module deployed on it, and Debian's Chromium driven headless with
+ * playwright-core. The page lists the markets, mints test USDC, seeds the pool, deposits, shows the decoded error of
+ * an under-margined open, opens 1 ETH long with 300 USDC and shows the health factor and liquidation price the lens
+ * reports at the same block.
+ *
+ * Chromium: $CHROMIUM_PATH, else /usr/bin/chromium (Debian's `apt-get install chromium`); `.ci/run` installs it.
+ */
+import type { ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+
+import { expect } from "chai";
+import { encodeBytes32String } from "ethers";
+import { network } from "hardhat";
+import { type Browser, type Page, chromium } from "playwright-core";
+
+import { formatHealthFactor, formatLiquidationPrice, formatWad } from "../../../examples/web/src/format.js";
+import TidemarkLocalModule from "../../../ignition/modules/TidemarkLocal.js";
+import { buildWeb, readDeployment, serveWeb } from "../../../scripts/web.js";
+import { ROOT, freePort, startNode } from "../helpers/node.js";
+
+const DEPLOYMENT_ID = "web-e2e";
+const ETH = encodeBytes32String("ETH-USD");
+const CHROMIUM_CANDIDATES = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"];
+
+function chromiumPath(): string {
+  const path = process.env.CHROMIUM_PATH ?? CHROMIUM_CANDIDATES.find((p) => existsSync(p));
+  if (path === undefined || !existsSync(path)) {
+    throw new Error(`No Chromium found (tried ${process.env.CHROMIUM_PATH ?? CHROMIUM_CANDIDATES.join(", ")}): install Debian's \`chromium\` or set CHROMIUM_PATH`);
+  }
+  return path;
+}
+
+describe("Web example in Chromium against hardhat node", function () {
+  this.timeout(180_000);
+  let node: ChildProcess | undefined;
+  let browser: Browser | undefined;
+  let server: Awaited<ReturnType<typeof serveWeb>> | undefined;
+  let page: Page;
+  let lens: any;
+  const pageErrors: string[] = [];
+  const timings: string[] = [];
+  const started = Date.now();
+
+  const timed = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+    const t0 = Date.now();
+    const result = await fn();
+    timings.push(`${what} ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    return result;
+  };
+
+  const byTestId = (id: string) => page.locator(`[data-testid="${id}"]`);
+
+  /** Waits until the element's text satisfies `check` (Playwright's core has no expect); fails with the last text. */
+  async function textOf(id: string, check: (text: string) => boolean, what: string, timeoutMs = 30_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    let last: string | null = null;
+    for (;;) {
+      last = await byTestId(id).first().textContent({ timeout: 1_000 }).catch(() => null);
+      if (last !== null && check(last)) return last;
+      if (Date.now() > deadline) {
+        const error = await byTestId("error").textContent().catch(() => "");
+        throw new Error(`${what}: [data-testid="${id}"] is ${JSON.stringify(last)} after ${timeoutMs} ms (page error box: ${JSON.stringify(error)}; page errors: ${pageErrors.join(" | ")})`);
+      }
+      await page.waitForTimeout(100);
+    }
+  }
+
+  /** Clicks and waits for the action to finish; returns the activity line's final state. */
+  async function act(click: () => Promise<void>): Promise<string> {
+    await click(); // the page marks the activity "pending" synchronously in the handler
+    await page.locator('[data-testid="activity"]:not([data-state="pending"])').waitFor({ timeout: 60_000 });
+    return (await byTestId("activity").getAttribute("data-state")) ?? "";
+  }
+
+  before(async function () {
+    const executablePath = chromiumPath();
+    await rm(join(ROOT, "ignition/deployments", DEPLOYMENT_ID), { recursive: true, force: true });
+    await timed("vite build", () => buildWeb({ quiet: true }));
+    const port = await freePort();
+    node = await timed("hardhat node", () => startNode(port));
+    const rpcUrl = `http://127.0.0.1:${port}`;
+    const deployed = await timed("ignition deploy", async () => {
+      const conn = await network.create({ network: "localhost", override: { url: rpcUrl } });
+      return conn.ignition.deploy(TidemarkLocalModule, { deploymentId: DEPLOYMENT_ID });
+    });
+    lens = deployed.lens;
+    // What an operator passes to `npm run web -- --deployment <dir>`.
+    const deployment = readDeployment(join(ROOT, "ignition/deployments", DEPLOYMENT_ID));
+    server = await serveWeb({ config: { rpcUrl, deployment } });
+    browser = await timed("chromium launch", () =>
+      chromium.launch({
+        executablePath,
+        headless: true,
+        args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+      }),
+    );
+    page = await browser.newPage();
+    page.on("pageerror", (err) => pageErrors.push(err.message));
+    page.on("console", (msg) => {
+      if (msg.type() === "error") pageErrors.push(`${msg.text()} (${msg.location().url})`);
+    });
+  });
+
+  after(async function () {
+    await browser?.close();
+    await server?.close();
+    node?.kill();
+    await rm(join(ROOT, "ignition/deployments", DEPLOYMENT_ID), { recursive: true, force: true });
+    timings.push(`total ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    console.log(`      web example timings: ${timings.join(", ")}`);
+  });
+
+  it("loads and lists both markets with their oracle prices", async function () {
+    await page.goto(server!.url);
+    await textOf("market-ETH-USD-price", (t) => t === "3,000.00", "ETH-USD oracle price");
+    await textOf("market-BTC-USD-price", (t) => t === "60,000.00", "BTC-USD oracle price");
+    expect(await byTestId("market-ETH-USD-status").textContent()).to.equal("Ok");
+    expect(await byTestId("market-ETH-USD-oi-long").textContent()).to.equal("0.0000 ETH");
+    expect(await byTestId("account-warning").textContent()).to.match(/never use it on a real network/);
+    expect(await byTestId("no-positions").isVisible()).to.equal(true);
+  });
+
+  it("mints test USDC, seeds the pool and deposits", async function () {
+    expect(await act(() => byTestId("mint").click())).to.equal("done");
+    await textOf("wallet-balance", (t) => t === "10,000.00", "wallet balance after the mint");
+    expect(await act(() => byTestId("seed-pool").click())).to.equal("done");
+    await textOf("pool-nav", (t) => t === "1,000,000.00", "pool NAV after seeding");
+    await byTestId("deposit-amount").fill("300");
+    expect(await act(() => byTestId("deposit-submit").click())).to.equal("done");
+    await textOf("free-balance", (t) => t === "300.00", "free balance after the deposit");
+    await textOf("wallet-balance", (t) => t === "9,700.00", "wallet balance after the deposit");
+  });
+
+  it("shows the SDK's decoded error when the collateral is too small", async function () {
+    await byTestId("trade-market").selectOption("ETH-USD");
+    await byTestId("trade-side").selectOption("long");
+    await byTestId("trade-size").fill("1");
+    await byTestId("trade-collateral").fill("10");
+    await byTestId("trade-slippage").fill("50");
+    expect(await act(() => byTestId("trade-submit").click())).to.equal("failed");
+    expect(await byTestId("error").getAttribute("data-error-name")).to.equal("PerpInsufficientMargin");
+    const text = await byTestId("error").textContent();
+    expect(text).to.match(/^PerpInsufficientMargin: Market ETH-USD: equity [\d.]+ USD would be below the required margin of [\d.]+ USD\.$/);
+    expect(await byTestId("no-positions").isVisible()).to.equal(true);
+  });
+
+  it("opens 1 ETH long with 300 USDC and shows the health factor and liquidation price the lens reports", async function () {
+    await byTestId("trade-collateral").fill("300");
+    expect(await act(() => byTestId("trade-submit").click())).to.equal("done");
+    expect(await byTestId("error").textContent()).to.equal("");
+    await textOf("position-ETH-USD-size", (t) => t === "1.0000", "position size");
+    await textOf("position-ETH-USD-level", (t) => t === "healthy", "watchHealth level");
+    expect(await byTestId("position-ETH-USD-side").textContent()).to.equal("long");
+    await textOf("free-balance", (t) => t === "0.00", "free balance after the open");
+
+    // Compare with the lens at the block the page read.
+    const account = (await byTestId("account-address").textContent())!;
+    const block = Number(await byTestId("position-ETH-USD").getAttribute("data-block"));
+    const h = await lens.positionHealth(account, ETH, { blockTag: block });
+    const hfText = await byTestId("position-ETH-USD-hf").textContent();
+    const liqText = await byTestId("position-ETH-USD-liq").textContent();
+    expect(hfText).to.equal(formatHealthFactor(h.healthFactor));
+    expect(await byTestId("position-ETH-USD-hf").getAttribute("data-wad")).to.equal(h.healthFactor.toString());
+    expect(liqText).to.equal(formatLiquidationPrice(h.liquidationPrice));
+    expect(await byTestId("position-ETH-USD-liq").getAttribute("data-wad")).to.equal(h.liquidationPrice.toString());
+    expect(await byTestId("position-ETH-USD-equity").textContent()).to.equal(formatWad(h.equity));
+    // 300 USDC on 3,000 USD notional with a 0.5% maintenance margin (15 USD): a health factor near 20, liquidated
+    // after a fall of about 9.5%.
+    expect(Number(hfText)).to.be.within(19, 20);
+    expect(Number(liqText!.replace(/,/g, ""))).to.be.within(2_700, 2_730);
+  });
+
+  it("closes it: the collateral and PnL return to the free balance", async function () {
+    expect(await act(() => byTestId("position-ETH-USD-close").click())).to.equal("done");
+    await page.locator('[data-testid="no-positions"]:visible').waitFor({ timeout: 30_000 });
+    // 300 less the opening and closing taker fees (5 bp of 3,000 USD each) and the price impact.
+    const free = Number((await textOf("free-balance", (t) => t !== "0.00", "free balance after the close")).replace(/,/g, ""));
+    expect(free).to.be.within(296, 300);
+    expect(await byTestId("market-ETH-USD-oi-long").textContent()).to.equal("0.0000 ETH");
+    expect(pageErrors, pageErrors.join("\n")).to.deep.equal([]);
+  });
+});
