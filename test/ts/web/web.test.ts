@@ -43,7 +43,7 @@ describe("Web example in Chromium against hardhat node", function () {
   let lens: any;
   const pageErrors: string[] = [];
   const timings: string[] = [];
-  const started = Date.now();
+  let started = 0;
 
   const timed = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
     const t0 = Date.now();
@@ -77,6 +77,7 @@ describe("Web example in Chromium against hardhat node", function () {
   }
 
   before(async function () {
+    started = Date.now();
     const executablePath = chromiumPath();
     await rm(join(ROOT, "ignition/deployments", DEPLOYMENT_ID), { recursive: true, force: true });
     await timed("vite build", () => buildWeb({ quiet: true }));
