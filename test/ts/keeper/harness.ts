@@ -11,6 +11,7 @@ import { network } from "hardhat";
 
 import { BTC, ETH, deployProtocol, usd, wad } from "../helpers/fixture.js";
 import { ROOT, freePort, startNode } from "../helpers/node.js";
+import { rng } from "../../../scripts/lib/scenario.ts";
 
 /** Hardhat's default accounts #5 to #8 (public test keys): keeper signers. */
 export const KEEPER_KEYS = [
@@ -31,19 +32,6 @@ export async function startChain() {
   const p = await deployProtocol(conn.ethers);
   const send = (method: string, params: unknown[] = []) => conn.provider.request({ method, params });
   return { node, rpcUrl, conn, p, send };
-}
-
-/** A small deterministic generator (xorshift32), so the population is the same on every run. */
-function rng(seed: number) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 2 ** 32;
-  };
 }
 
 export type PositionRef = { account: string; market: string };
