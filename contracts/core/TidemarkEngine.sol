@@ -11,7 +11,6 @@ import {IInsuranceFund} from "../interfaces/IInsuranceFund.sol";
 import {ILiquidityPool} from "../interfaces/ILiquidityPool.sol";
 import {ITidemarkEngine} from "../interfaces/ITidemarkEngine.sol";
 import {ConfigLib} from "../libraries/ConfigLib.sol";
-import {ConstantsLib} from "../libraries/ConstantsLib.sol";
 import {FixedPointMathLib as FP} from "../libraries/FixedPointMathLib.sol";
 import {FundingLib} from "../libraries/FundingLib.sol";
 import {TradeLib, TradeEnv} from "../libraries/TradeLib.sol";
@@ -53,7 +52,9 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
     mapping(MarketId id => mapping(address account => Position)) internal _positions;
     mapping(address account => uint256) internal _freeBalances;
     SequencerConfig internal _sequencer;
+    /// @inheritdoc ITidemarkEngine
     uint256 public reserveFactor;
+    /// @inheritdoc ITidemarkEngine
     bool public globalPaused;
     /// @dev Time of the last reserve factor change (0: none since deployment), for its cooldown (ConfigLib). Shares
     /// globalPaused's slot.

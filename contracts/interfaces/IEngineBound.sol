@@ -15,6 +15,7 @@ interface IEngineBound {
     /// @notice Thrown when a payout exceeds what the vault holds.
     error VaultInsufficientBalance(uint256 balance, uint256 required);
 
+    /// @notice Emitted once, when the deployer binds the engine.
     event EngineBound(address indexed engine);
 
     /// @notice The engine allowed to draw payouts.

@@ -7,6 +7,7 @@ import {IEngineBound} from "./IEngineBound.sol";
 /// @notice Receives liquidation penalties and pays keeper top-ups and bad debt before the pool does. Anyone may fund it
 /// with a plain transfer. No role can withdraw from it; only the engine draws, and only for the uses above.
 interface IInsuranceFund is IEngineBound {
+    /// @notice Emitted when the fund pays `amount` collateral tokens to the engine.
     event PaidToEngine(uint256 amount);
 
     /// @notice The collateral token held.

@@ -15,6 +15,7 @@ import {IEngineBound} from "./IEngineBound.sol";
 /// @dev Warning: NAV counts a bankrupt position's loss beyond its collateral as the pool's gain until it is
 /// liquidated; the insurance fund covers such bad debt first. Prompt liquidation keeps the gap small.
 interface ILiquidityPool is IERC4626, IEngineBound {
+    /// @notice Emitted when the pool pays `amount` collateral tokens to the engine.
     event PaidToEngine(uint256 amount);
 
     /// @notice Assets LPs can withdraw now: min(NAV, token balance) less the engine's reserve, floored at 0; 0 while a

@@ -19,6 +19,7 @@ struct TradeQuote {
     uint256 fee; // token units, rounded up
 }
 
+/// @title ITidemarkLens
 /// @notice View-only reads for keepers and frontends. Every number comes from RiskLib's exact functions applied to the
 /// engine's `riskContext`: the same code the engine runs for its liquidation check, so `healthFactor < 1e18` here
 /// exactly when the engine would liquidate at that price. Money in WAD USD, prices and sizes in WAD.

@@ -3,7 +3,7 @@ pragma solidity 0.8.30;
 
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
-import {Tier, RiskParams, RiskContext} from "../types/DataTypes.sol";
+import {Tier, RiskContext} from "../types/DataTypes.sol";
 import {ConstantsLib} from "./ConstantsLib.sol";
 import {FixedPointMathLib as FP} from "./FixedPointMathLib.sol";
 

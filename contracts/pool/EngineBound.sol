@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {IEngineBound} from "../interfaces/IEngineBound.sol";
 import {ITidemarkEngine} from "../interfaces/ITidemarkEngine.sol";
 
+/// @title EngineBound
 /// @notice One-shot binding to the engine: the deployer binds once, then nobody can change it, so no role can redirect
 /// payouts. (The engine's constructor needs the vault addresses, so the vaults are deployed first.)
 abstract contract EngineBound is IEngineBound {

@@ -83,6 +83,7 @@ contract LiquidityPool is ILiquidityPool, ERC4626, EngineBound, ReentrancyGuardT
         emit PaidToEngine(amount);
     }
 
+    /// @inheritdoc IERC4626
     function deposit(uint256 assets, address receiver)
         public
         override(ERC4626, IERC4626)
@@ -93,6 +94,7 @@ contract LiquidityPool is ILiquidityPool, ERC4626, EngineBound, ReentrancyGuardT
         return super.deposit(assets, receiver);
     }
 
+    /// @inheritdoc IERC4626
     function mint(uint256 shares, address receiver)
         public
         override(ERC4626, IERC4626)
@@ -103,6 +105,7 @@ contract LiquidityPool is ILiquidityPool, ERC4626, EngineBound, ReentrancyGuardT
         return super.mint(shares, receiver);
     }
 
+    /// @inheritdoc IERC4626
     function withdraw(uint256 assets, address receiver, address owner)
         public
         override(ERC4626, IERC4626)
@@ -113,6 +116,7 @@ contract LiquidityPool is ILiquidityPool, ERC4626, EngineBound, ReentrancyGuardT
         return super.withdraw(assets, receiver, owner);
     }
 
+    /// @inheritdoc IERC4626
     function redeem(uint256 shares, address receiver, address owner)
         public
         override(ERC4626, IERC4626)

@@ -274,11 +274,15 @@ contract TidemarkHandler is TestUtils {
         vm.getRecordedLogs(); // clear
         vm.prank(a);
         if (viaModify) {
+            // Success needs no action; a revert is rethrown below.
+            // solhint-disable-next-line no-empty-blocks
             try engine.modifyPosition(id, -int256(p.size), 0, acceptable) {}
             catch (bytes memory err) {
                 _rethrow(err);
             }
         } else {
+            // Success needs no action; a revert is rethrown below.
+            // solhint-disable-next-line no-empty-blocks
             try engine.closePosition(id, acceptable) {}
             catch (bytes memory err) {
                 _rethrow(err);
@@ -575,10 +579,10 @@ contract TidemarkHandler is TestUtils {
         Flows memory f,
         uint256[] memory returned
     ) internal {
-        Vm.Log memory l = logs[i];
-        (uint256 t, uint256 m) = _pairOf(address(uint160(uint256(l.topics[1]))), l.topics[2]);
-        if (address(uint160(uint256(l.topics[3]))) != keeper) _violate(P_NO_HEALTHY_LIQ, "liquidator != caller");
-        Liq memory e = abi.decode(l.data, (Liq));
+        Vm.Log memory log = logs[i];
+        (uint256 t, uint256 m) = _pairOf(address(uint160(uint256(log.topics[1]))), log.topics[2]);
+        if (address(uint160(uint256(log.topics[3]))) != keeper) _violate(P_NO_HEALTHY_LIQ, "liquidator != caller");
+        Liq memory e = abi.decode(log.data, (Liq));
         returned[t] += e.returned;
         _checkOneLiquidation(logs, e, t, m, pre[t * N_MARKETS + m], f);
     }
@@ -667,8 +671,8 @@ contract TidemarkHandler is TestUtils {
         uint256 price = _price(m);
         uint256 scale = engine.exposureParams(_markets[m]).impactSkewScale;
         if (scale == 0) return price;
-        (uint256 l, uint256 s) = engine.openInterest(_markets[m]);
-        int256 s0 = int256(l) - int256(s);
+        (uint256 longOi, uint256 shortOi) = engine.openInterest(_markets[m]);
+        int256 s0 = int256(longOi) - int256(shortOi);
         int256 cost = int256(_integral(price, s0 + delta, scale, true)) - int256(_integral(price, s0, scale, false));
         // fill = price + cost / delta: up for a buy, down for a sell.
         int256 q = cost / delta;
@@ -836,12 +840,12 @@ contract TidemarkHandler is TestUtils {
     {
         bytes32 topic = ITidemarkEngine.ShortfallCovered.selector;
         for (uint256 i; i < logs.length; ++i) {
-            Vm.Log memory l = logs[i];
-            if (l.emitter != address(engine) || l.topics[0] != topic) continue;
-            if (address(uint160(uint256(l.topics[1]))) != a || l.topics[2] != MarketId.unwrap(id)) continue;
+            Vm.Log memory log = logs[i];
+            if (log.emitter != address(engine) || log.topics[0] != topic) continue;
+            if (address(uint160(uint256(log.topics[1]))) != a || log.topics[2] != MarketId.unwrap(id)) continue;
             require(!found, "two shortfall events for one position");
             found = true;
-            (badDebt, topUp,,) = abi.decode(l.data, (uint256, uint256, uint256, uint256));
+            (badDebt, topUp,,) = abi.decode(log.data, (uint256, uint256, uint256, uint256));
         }
     }
 
@@ -951,6 +955,9 @@ contract TidemarkHandler is TestUtils {
     }
 
     function _rethrow(bytes memory err) internal pure {
+        // Re-raises the exact revert data (selector and arguments) so the invariant runner reports the engine's error;
+        // Solidity has no statement that reverts with raw bytes.
+        // solhint-disable-next-line no-inline-assembly
         assembly ("memory-safe") {
             revert(add(err, 32), mload(err))
         }

@@ -193,9 +193,9 @@ contract TidemarkInvariantsTest is TidemarkBase {
                 assertEq(engine.openPositionAt(ids[m], p.index - 1), traders[t], "position index does not point back");
             }
             notional += Math.ceilDiv(exactNotional, WAD); // rounded up once per market
-            (uint256 l, uint256 s) = engine.openInterest(ids[m]);
-            assertEq(l, longOI, "long open interest");
-            assertEq(s, shortOI, "short open interest");
+            (uint256 engineLongOI, uint256 engineShortOI) = engine.openInterest(ids[m]);
+            assertEq(engineLongOI, longOI, "long open interest");
+            assertEq(engineShortOI, shortOI, "short open interest");
             assertEq(engine.openPositionCount(ids[m]), open, "open position count");
         }
         assertEq(engine.totalOpenNotional(), notional, "total open notional");

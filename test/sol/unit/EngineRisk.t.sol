@@ -5,7 +5,6 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
 import {ITidemarkEngine} from "../../../contracts/interfaces/ITidemarkEngine.sol";
 import {RiskLib} from "../../../contracts/libraries/RiskLib.sol";
-import {MarketId} from "../../../contracts/types/MarketId.sol";
 import {Tier, PositionHealth, Position} from "../../../contracts/types/DataTypes.sol";
 
 import {TidemarkBase} from "../utils/TidemarkBase.sol";
