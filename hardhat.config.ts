@@ -20,8 +20,8 @@ export default defineConfig({
     profiles: {
       // The engine's liquidation path holds more live values than the legacy pipeline's 16 stack slots, so both
       // profiles compile through viaIR, which needs the optimizer. The default profile keeps it minimal for fast
-      // builds; production optimises for runtime gas and is what `npm run gas` measures. At runs = 200 the engine is
-      // 16.9 KB (runs = 10,000 saves about 1.4k gas per operation for 19.6 KB).
+      // builds; production optimises for runtime gas (runs = 10,000: about 1.4k gas less per operation than 200, for
+      // an engine of 19.6 KB instead of 16.9 KB, still under the 24 KB limit) and is what `npm run gas` measures.
       default: {
         version: SOLC_VERSION,
         path: solcPath,
@@ -30,7 +30,7 @@ export default defineConfig({
       production: {
         version: SOLC_VERSION,
         path: solcPath,
-        settings: { viaIR: true, optimizer: { enabled: true, runs: 200 } },
+        settings: { viaIR: true, optimizer: { enabled: true, runs: 10_000 } },
       },
     },
   },

@@ -133,7 +133,7 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
         require(pos.size != 0, PerpNoPosition(msg.sender, market));
         require(amount <= pos.collateral, PerpInsufficientCollateral(pos.collateral, amount));
         uint256 price = _price(market, m, false);
-        RiskContext memory ctx = _context(m, pos);
+        RiskContext memory ctx = MarketLib.context(m, pos, _scale, FP.abs(pos.size) * price); // evaluated at price only
         ctx.collateral -= amount;
         MarketLib.requireInitialMargin(msg.sender, market, ctx, price);
         pos.collateral = uint128(ctx.collateral); // decreased from a uint128
@@ -437,8 +437,9 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
         require(m.listed, PerpUnknownMarket(market));
     }
 
+    /// @dev With every tier: views evaluate the context at any price (liquidation price).
     function _context(Market storage m, Position memory pos) internal view returns (RiskContext memory) {
-        return MarketLib.context(m, pos, _scale);
+        return MarketLib.context(m, pos, _scale, type(uint256).max);
     }
 
     function _read(Market storage m) internal view returns (OracleReading memory) {

@@ -37,7 +37,8 @@ library LiquidationLib {
             require(!strict, ITidemarkEngine.PerpNoPosition(account, market));
             return (s, false);
         }
-        RiskContext memory ctx = MarketLib.context(m, pos, scale);
+        // Every evaluation below is at `price` and at most the position's size (RiskLib.planLiquidation).
+        RiskContext memory ctx = MarketLib.context(m, pos, scale, FP.abs(pos.size) * price);
         (int256 e36, uint256 mm36) = RiskLib.health36(ctx, price);
         if (e36 >= int256(mm36)) {
             require(!strict, ITidemarkEngine.PerpPositionHealthy(account, market, RiskLib.healthFactor(e36, mm36)));

@@ -4,7 +4,7 @@ pragma solidity 0.8.30;
 import {IInsuranceFund} from "../interfaces/IInsuranceFund.sol";
 import {ITidemarkEngine} from "../interfaces/ITidemarkEngine.sol";
 import {MarketId} from "../types/MarketId.sol";
-import {Market, OracleStatus, Position, RiskContext, Settlement} from "../types/DataTypes.sol";
+import {Market, OracleStatus, Position, RiskContext, Settlement, Tier} from "../types/DataTypes.sol";
 import {OracleLib, OracleReading, SequencerConfig} from "../oracle/OracleLib.sol";
 import {ConfigLib} from "./ConfigLib.sol";
 import {FixedPointMathLib as FP} from "./FixedPointMathLib.sol";
@@ -23,7 +23,12 @@ library MarketLib {
 
     /// @notice A position with its market's tiers and parameters, and the funding it owes at the pending index
     /// (WAD, rounded up when owed, toward zero when received).
-    function context(Market storage m, Position memory pos, uint256 scale)
+    /// @dev Loads only the tiers that apply to an exact notional (|size| * price, 1e36 scale) up to `n36Bound`: the
+    /// first tier and every tier whose floor is below the bound (type(uint256).max: all). Margin requirements of any
+    /// notional up to the bound are the same as with every tier (a requirement stops at the first floor at or above
+    /// its notional), and each tier left out saves a cold storage read. A caller evaluates the context only at
+    /// notionals up to the bound it passed.
+    function context(Market storage m, Position memory pos, uint256 scale, uint256 n36Bound)
         internal
         view
         returns (RiskContext memory ctx)
@@ -33,8 +38,27 @@ library MarketLib {
         ctx.collateral = pos.collateral;
         ctx.fundingOwed = FundingLib.owed(pos.size, FundingLib.pendingIndex(m), pos.fundingIndex, WAD);
         ctx.scale = scale;
-        ctx.tiers = m.tiers;
+        ctx.tiers = _tiersBelow(m.tiers, n36Bound);
         ctx.params = m.params;
+    }
+
+    /// @dev The first tier and every further tier whose floor (times WAD) is below `n36Bound`. Tiers are stored in
+    /// increasing floor order (ConfigLib), so the first floor at or above the bound ends the list.
+    function _tiersBelow(Tier[] storage tiers, uint256 n36Bound) private view returns (Tier[] memory out) {
+        uint256 len = tiers.length;
+        out = new Tier[](len);
+        uint256 k;
+        while (k < len) {
+            Tier memory t = tiers[k];
+            if (k != 0 && uint256(t.notionalFloor) * WAD >= n36Bound) break;
+            out[k++] = t;
+        }
+        // Shorten the array in place (k <= len): a batch allocates one context per position, and memory is not
+        // reclaimed within a transaction, so a second, exact-length copy would cost every further liquidation more.
+        // solhint-disable-next-line no-inline-assembly -- one length store on an array this function allocated
+        assembly ("memory-safe") {
+            mstore(out, k)
+        }
     }
 
     /// @notice Moves a position's contribution to the market's open interest and exact aggregates from

@@ -229,7 +229,10 @@ library RiskLib {
         uint256 len = ctx.tiers.length;
         for (uint256 i; i < len; ++i) {
             int256 lower = int256(uint256(ctx.tiers[i].notionalFloor));
-            int256 upper = i + 1 < len ? int256(uint256(ctx.tiers[i + 1].notionalFloor)) : type(int128).max;
+            // Only the tiers below the position's notional: the remainder is smaller, and the engine loads no tier
+            // beyond them (MarketLib.context), so the estimate must not depend on one.
+            int256 next = i + 1 < len ? int256(uint256(ctx.tiers[i + 1].notionalFloor)) : type(int128).max;
+            int256 upper = next < bigN ? next : type(int128).max;
             int256 m = int256(uint256(ctx.tiers[i].mmr));
             int256 a = t * m / w;
             if (a <= c) break;

@@ -108,7 +108,8 @@ library TradeLib {
             require(
                 notional >= m.params.minPositionNotional, ITidemarkEngine.PerpPositionTooSmall(notional, m.params.minPositionNotional)
             );
-            RiskContext memory ctx = MarketLib.context(m, pos, env.scale); // the position before the trade, funding still pending
+            // The position before the trade, funding still pending; evaluated at `price` for the old and new sizes.
+            RiskContext memory ctx = MarketLib.context(m, pos, env.scale, FP.max(FP.abs(size), absNew) * price);
             pos.fundingIndex = int128(index);
             if (increasing) pos.entryPrice = uint96(_averageEntry(size, pos.entryPrice, sizeDelta, execPrice));
             pos.size = int128(newSize); // |newSize| <= MAX_POSITION_SIZE < 2**127

@@ -83,7 +83,9 @@ function remainingEstimate(ctx: RiskContext, price: bigint, absSize: bigint): bi
   const len = ctx.tiers.length;
   for (let i = 0; i < len; i++) {
     const lower = ctx.tiers[i].notionalFloor;
-    const upper = i + 1 < len ? ctx.tiers[i + 1].notionalFloor : INT128_MAX;
+    // Only the tiers below the position's notional, as the contract (it loads no tier beyond them).
+    const next = i + 1 < len ? ctx.tiers[i + 1].notionalFloor : INT128_MAX;
+    const upper = next < bigN ? next : INT128_MAX;
     const m = ctx.tiers[i].mmr;
     const a = (t * m) / w;
     if (a <= c) break;
