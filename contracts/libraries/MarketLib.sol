@@ -55,7 +55,8 @@ library MarketLib {
         }
         // Shorten the array in place (k <= len): a batch allocates one context per position, and memory is not
         // reclaimed within a transaction, so a second, exact-length copy would cost every further liquidation more.
-        // solhint-disable-next-line no-inline-assembly -- one length store on an array this function allocated
+        // One length store on an array allocated just above.
+        // solhint-disable-next-line no-inline-assembly
         assembly ("memory-safe") {
             mstore(out, k)
         }
