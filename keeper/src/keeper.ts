@@ -129,6 +129,16 @@ export async function startKeeper(
 
   /** First block and time each position was seen liquidatable. */
   const liquidatableSince = new Map<PositionKey, { block: bigint; ms: number }>();
+  /** Whether each tracked position is in this shard: a keccak256 per position once, not per position per block. */
+  const inShard = new Map<PositionKey, boolean>();
+  const isMine = (key: PositionKey) => {
+    let mine = inShard.get(key);
+    if (mine === undefined) {
+      mine = shardOf(key, config.shard.count) === config.shard.index;
+      inShard.set(key, mine);
+    }
+    return mine;
+  };
   let lastSave = Date.now();
 
   async function processBlock(block: { number: bigint; hash: Hex; timestamp: bigint }) {
@@ -144,7 +154,7 @@ export async function startKeeper(
     const due = [];
     let owned = 0;
     for (const s of scanned) {
-      const mine = shardOf(s.key, config.shard.count) === config.shard.index;
+      const mine = isMine(s.key);
       if (mine) {
         owned++;
         metrics.healthFactor.observe(Number(s.healthFactor > 10n ** 20n ? 10n ** 20n : s.healthFactor) / 1e18);
@@ -161,6 +171,7 @@ export async function startKeeper(
       if (mine || b - since.block >= BigInt(config.takeoverBlocks)) due.push({ s, since });
     }
     for (const k of liquidatableSince.keys()) if (!state.positions.has(k)) liquidatableSince.delete(k);
+    if (sync.reread > 0) for (const k of inShard.keys()) if (!state.positions.has(k)) inShard.delete(k);
     metrics.positionsTracked.set(state.positions.size);
     metrics.positionsOwned.set(owned);
     metrics.liquidatable.set(liquidatableSince.size);
