@@ -15,6 +15,10 @@ import {IEngineBound} from "./IEngineBound.sol";
 /// @dev Warning: NAV counts a bankrupt position's loss beyond its collateral as the pool's gain until it is
 /// liquidated; the insurance fund covers such bad debt first. Prompt liquidation keeps the gap small.
 interface ILiquidityPool is IERC4626, IEngineBound {
+    /// @notice Thrown when a deposit or mint receives a different number of tokens than the assets it prices shares
+    /// for (fee-on-transfer and rebasing tokens are not supported). Token units.
+    error VaultTransferShortfall(uint256 expected, uint256 received);
+
     /// @notice Emitted when the pool pays `amount` collateral tokens to the engine.
     event PaidToEngine(uint256 amount);
 

@@ -127,6 +127,22 @@ contract LiquidityPool is ILiquidityPool, ERC4626, EngineBound, ReentrancyGuardT
         return super.redeem(shares, receiver, owner);
     }
 
+    /// @dev OpenZeppelin's `_deposit` with the amount received checked: a fee-on-transfer or rebasing token would
+    /// otherwise mint shares for assets the pool never got, at the other LPs' expense. The transfer still comes before
+    /// the mint (OpenZeppelin's order, safe for ERC-777 `tokensToSend` hooks), and the entry points hold the reentrancy
+    /// lock, so a deposit re-entered from a hook cannot add to the measured difference. A balance that fell during the
+    /// transfer counts as nothing received.
+    function _deposit(address caller, address receiver, uint256 assets, uint256 shares) internal override {
+        IERC20 token = IERC20(asset());
+        uint256 before = token.balanceOf(address(this));
+        token.safeTransferFrom(caller, address(this), assets);
+        uint256 held = token.balanceOf(address(this));
+        uint256 received = held > before ? held - before : 0;
+        require(received == assets, VaultTransferShortfall(assets, received));
+        _mint(receiver, shares);
+        emit Deposit(caller, receiver, assets, shares);
+    }
+
     /// @dev Values the pool once for the whole call; the cache is cleared before returning, so a later call in the
     /// same transaction values afresh.
     modifier valuedOnce() {

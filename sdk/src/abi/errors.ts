@@ -695,5 +695,19 @@ export const tidemarkErrorsAbi = [
     ],
     "name": "VaultOnlyEngine",
     "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "expected",
+        "type": "uint256"
+      },
+      {
+        "name": "received",
+        "type": "uint256"
+      }
+    ],
+    "name": "VaultTransferShortfall",
+    "type": "error"
   }
 ] as const;

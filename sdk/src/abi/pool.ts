@@ -236,6 +236,20 @@ export const liquidityPoolAbi = [
     "type": "error"
   },
   {
+    "inputs": [
+      {
+        "name": "expected",
+        "type": "uint256"
+      },
+      {
+        "name": "received",
+        "type": "uint256"
+      }
+    ],
+    "name": "VaultTransferShortfall",
+    "type": "error"
+  },
+  {
     "anonymous": false,
     "inputs": [
       {

@@ -272,6 +272,8 @@ function describe(e: DecodedTidemarkError): string {
       return `Only the deployer may bind the engine (caller ${e.args[0]}).`;
     case "VaultOnlyEngine":
       return `Only the engine may call this (caller ${e.args[0]}).`;
+    case "VaultTransferShortfall":
+      return `The token delivered ${e.args[1]} units to the pool instead of ${e.args[0]} (fee-on-transfer and rebasing tokens are not supported).`;
     default: {
       // A new custom error added to the contracts without a message here fails type-checking (exhaustive switch).
       const unreachable: never = e;
