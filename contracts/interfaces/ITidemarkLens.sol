@@ -24,7 +24,9 @@ struct TradeQuote {
 /// engine's `riskContext`: the same code the engine runs for its liquidation check, so `healthFactor < 1e18` here
 /// exactly when the engine would liquidate at that price. Money in WAD USD, prices and sizes in WAD.
 interface ITidemarkLens {
-    /// @notice Thrown when a market's feed answer is zero or negative, so no price exists to evaluate at.
+    /// @notice Thrown when a market's feed answer is zero or negative, or its price is above ConstantsLib.MAX_PRICE
+    /// (out of bounds on every market, and beyond the range the risk math is sized for), so no price exists to
+    /// evaluate at.
     error LensNoPrice(MarketId market);
 
     /// @notice The engine read from.
@@ -40,13 +42,14 @@ interface ITidemarkLens {
         returns (PositionHealth memory);
 
     /// @notice positionHealth for many pairs in one call, reading each market's oracle once. Pairs on a market
-    /// without a positive answer come back with price 0, liquidatable false and the oracle status.
+    /// without a positive answer, or with a price above ConstantsLib.MAX_PRICE, come back with price 0, liquidatable
+    /// false and the oracle status.
     function healthBatch(PositionKey[] calldata keys) external view returns (PositionHealth[] memory);
 
     /// @notice What a trade of `sizeDelta` (positive buys) would fill at now, with the engine's exact arithmetic:
     /// oracle price, fill price after impact, the impact cost and the taker fee in collateral token units (as in
-    /// PositionModified). Reverts with LensNoPrice when the feed has no positive answer. Margin, caps and oracle
-    /// status are checked by the engine when the trade is sent.
+    /// PositionModified). Reverts with LensNoPrice when the feed has no positive answer or a price above MAX_PRICE.
+    /// Margin, caps and oracle status are checked by the engine when the trade is sent.
     function quoteTrade(MarketId market, int256 sizeDelta) external view returns (TradeQuote memory);
 
     /// @notice Accounts with an open position on `market`, `limit` from `offset`, and the total count.

@@ -5,6 +5,7 @@ import {ITidemarkEngine} from "../interfaces/ITidemarkEngine.sol";
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 
 import {ITidemarkLens, PositionKey, TradeQuote} from "../interfaces/ITidemarkLens.sol";
+import {ConstantsLib} from "../libraries/ConstantsLib.sol";
 import {FixedPointMathLib as FP} from "../libraries/FixedPointMathLib.sol";
 import {PricingLib} from "../libraries/PricingLib.sol";
 import {RiskLib} from "../libraries/RiskLib.sol";
@@ -28,7 +29,7 @@ contract TidemarkLens is ITidemarkLens {
     /// @inheritdoc ITidemarkLens
     function positionHealth(address account, MarketId market) public view returns (PositionHealth memory h) {
         (OracleStatus status, uint256 price) = _engine.oracleStatus(market);
-        require(price != 0, LensNoPrice(market));
+        require(_usable(price), LensNoPrice(market));
         h = _health(_engine.riskContext(account, market), price);
         h.oracleStatus = status;
     }
@@ -36,7 +37,7 @@ contract TidemarkLens is ITidemarkLens {
     /// @inheritdoc ITidemarkLens
     function quoteTrade(MarketId market, int256 sizeDelta) external view returns (TradeQuote memory q) {
         (, uint256 price) = _engine.oracleStatus(market);
-        require(price != 0, LensNoPrice(market));
+        require(_usable(price), LensNoPrice(market));
         (uint256 long, uint256 short) = _engine.openInterest(market);
         uint256 skewScale = _engine.exposureParams(market).impactSkewScale;
         uint256 scale = 10 ** (18 - IERC20Metadata(_engine.collateralToken()).decimals());
@@ -74,7 +75,7 @@ contract TidemarkLens is ITidemarkLens {
                 ++seenCount;
             }
             RiskContext memory ctx = _engine.riskContext(keys[i].account, id);
-            if (prices[j] != 0) {
+            if (_usable(prices[j])) {
                 out[i] = _health(ctx, prices[j]);
             } else {
                 out[i].size = ctx.size;
@@ -124,6 +125,13 @@ contract TidemarkLens is ITidemarkLens {
     /// @inheritdoc ITidemarkLens
     function liquidationPrice(address account, MarketId market) external view returns (uint256) {
         return RiskLib.liquidationPrice(_engine.riskContext(account, market));
+    }
+
+    /// @dev A price the risk math can evaluate at: positive and at most MAX_PRICE, the highest any market accepts (the
+    /// bound that keeps RiskLib's products below 2**256). An answer above it is out of bounds on every market; reported
+    /// like a missing price rather than overflowing.
+    function _usable(uint256 price) internal pure returns (bool) {
+        return price != 0 && price <= ConstantsLib.MAX_PRICE;
     }
 
     /// @dev Every field from RiskLib's exact 1e36 quantities, rounded for display in the protocol's favour.

@@ -2,6 +2,7 @@ import type { Address, BlockNumber, Client } from "viem";
 import { getBlockNumber } from "viem/actions";
 
 import { readEngine, readRiskContext } from "../internal/read.js";
+import { MAX_PRICE } from "../math/constants.js";
 import { type PositionHealth, positionHealth } from "../math/risk.js";
 import { type OracleStatusName, type RiskContext, oracleStatusName } from "../math/types.js";
 import type { AddressesParameter, MarketId } from "../types.js";
@@ -27,7 +28,7 @@ export type GetPositionReturnType = {
   /**
    * Size, entry price, collateral, notional, PnL, funding owed, closing fee, equity, MM, IM, health factor,
    * liquidation price and whether it is liquidatable, at the oracle price, equal to the lens's `positionHealth`.
-   * Null when there is no price to value it at. A position is liquidatable on chain only when `oracleStatus` is Ok.
+   * Null when there is no price to value it at (no positive answer, or a price above MAX_PRICE, as the lens). A position is liquidatable on chain only when `oracleStatus` is Ok.
    */
   health: PositionHealth | null;
   /** Everything the risk math needs, for what-if analysis with the math module (`positionHealth(context, price)`). */
@@ -51,7 +52,7 @@ export async function getPosition(client: Client, parameters: GetPositionParamet
     stored: { size: stored.size, collateral: stored.collateral, entryPrice: stored.entryPrice, fundingIndex: stored.fundingIndex },
     oracleStatus: oracleStatusName(status),
     oraclePrice: price,
-    health: price === 0n ? null : positionHealth(context, price),
+    health: price === 0n || price > MAX_PRICE ? null : positionHealth(context, price),
     context,
   };
 }

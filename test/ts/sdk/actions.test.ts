@@ -360,6 +360,17 @@ describe("SDK actions", function () {
       expect(pos.stored.size).to.equal(wad(10));
     });
 
+    it("getPosition has health null above MAX_PRICE, where the lens reverts LensNoPrice", async function () {
+      const { p, publicClient, addresses } = await setup(positionsFixture);
+      const int192Max = 2n ** 191n - 1n; // the largest answer a Chainlink aggregator reports: out of bounds everywhere
+      await p.ethFeed.updateAnswer(int192Max);
+      const pos = await getPosition(publicClient, { addresses, account: addr(p.alice.address), market: ETH_ID });
+      expect(pos.oracleStatus).to.equal("OutOfBounds");
+      expect(pos.oraclePrice).to.equal(int192Max * 10n ** 10n);
+      expect(pos.health).to.equal(null);
+      await expect(p.lens.positionHealth(p.alice.address, ETH_ID)).to.be.revertedWithCustomError(p.lens, "LensNoPrice");
+    });
+
     it("getFreeBalance equals the engine's freeBalance", async function () {
       const { p, publicClient, addresses } = await setup(positionsFixture);
       for (const s of [p.alice, p.bob, p.keeper, p.lp]) {
