@@ -1,5 +1,5 @@
 import type { HardhatEthers } from "@nomicfoundation/hardhat-ethers/types";
-import { encodeBytes32String, parseUnits } from "ethers";
+import { type BaseContract, encodeBytes32String, parseUnits } from "ethers";
 
 /** Market id of the ETH-USD market listed by the fixture. */
 export const ETH = encodeBytes32String("ETH-USD");
@@ -70,8 +70,24 @@ export const oracleConfig = (feed: string) => ({
  * granted (deployer is admin and governor, `guardian` is guardian). Traders are funded and approved.
  */
 export async function deployProtocol(ethers: HardhatEthers) {
-  const [deployer, guardian, alice, bob, carol, keeper, lp] = await ethers.getSigners();
   const token = await ethers.deployContract("MockERC20", ["USD Coin", "USDC", TOKEN_DECIMALS]);
+  return deployProtocolOn(ethers, token);
+}
+
+/** Options of deployProtocolOn. */
+export type DeployOptions = {
+  /** Deposit 5,000,000 USD of pool liquidity from `lp` (default true); false leaves the pool empty. */
+  seedPool?: boolean;
+};
+
+/**
+ * deployProtocol on a collateral token the caller deployed (6 decimals, with `mint(to, amount)` and `approve`), such
+ * as the adversarial test tokens. Returns the token with its own type.
+ */
+export async function deployProtocolOn<T extends BaseContract>(ethers: HardhatEthers, token: T, opts: DeployOptions = {}) {
+  const [deployer, guardian, alice, bob, carol, keeper, lp] = await ethers.getSigners();
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const t = token as any;
   const pool = await ethers.deployContract("LiquidityPool", [token, "Tidemark LP", "tmLP"]);
   const insurance = await ethers.deployContract("InsuranceFund", [token]);
   const libraries = await deployEngineLibraries(ethers);
@@ -91,13 +107,13 @@ export async function deployProtocol(ethers: HardhatEthers) {
   await engine.setExposureParams(BTC, EXPOSURE_PARAMS);
 
   for (const s of [alice, bob, carol, keeper, lp]) {
-    await token.mint(s.address, usd(10_000_000));
-    await token.connect(s).approve(engine, ethers.MaxUint256);
-    await token.connect(s).approve(pool, ethers.MaxUint256);
+    await t.mint(s.address, usd(10_000_000));
+    await t.connect(s).approve(engine, ethers.MaxUint256);
+    await t.connect(s).approve(pool, ethers.MaxUint256);
   }
   // Pool liquidity and an insurance fund balance, so trader profits and shortfalls can be paid.
-  await pool.connect(lp).deposit(usd(5_000_000), lp.address);
-  await token.mint(await insurance.getAddress(), usd(100_000));
+  if (opts.seedPool ?? true) await pool.connect(lp).deposit(usd(5_000_000), lp.address);
+  await t.mint(await insurance.getAddress(), usd(100_000));
 
   return { deployer, guardian, alice, bob, carol, keeper, lp, token, pool, insurance, engine, lens, ethFeed, btcFeed, libraries };
 }
