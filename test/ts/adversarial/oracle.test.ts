@@ -1,0 +1,272 @@
+/**
+ * A hostile price feed (docs/security.md, "Bad oracle answers"). engine.oracle.test.ts covers each oracle status for
+ * opening, liquidation.test.ts for liquidate and a stale market in liquidateBatch, lens.test.ts the lens on stale,
+ * out-of-bounds and zero answers. This file takes one market through every bad answer (stale, zero, negative, above the
+ * maximum, absurdly large, a reverting feed) and checks, for each, the whole surface at once: every priced action
+ * (open, increase, remove collateral, decrease, close, liquidate) is refused with the specific error, liquidateBatch
+ * skips the market while liquidating another, isLiquidatable, the lens and the pool report it, adding collateral still
+ * works, and nothing else changes.
+ */
+import { expect } from "chai";
+import { network } from "hardhat";
+
+import { BTC, ETH, HEARTBEAT, answer, deployProtocol, oracleConfig, usd, wad } from "../helpers/fixture.js";
+import { OracleStatus, snapshot } from "../helpers/engine-helpers.js";
+import { MAX_PRICE, MAX_UINT, engineEvents, expectSolvent, openPosition } from "../helpers/liquidation-helpers.js";
+
+const { ethers, networkHelpers } = await network.create();
+const { time } = networkHelpers;
+
+const MIN_PRICE = wad(1);
+const MAX_ACCEPTED = wad(1_000_000);
+/** Largest answer a Chainlink OCR aggregator can report (answers are int192). */
+const INT192_MAX = 2n ** 191n - 1n;
+/** HostileAggregator.Mode */
+const Mode = { Answer: 0, Revert: 1, ShortReturn: 2 } as const;
+
+/**
+ * ETH priced by a HostileAggregator (8 decimals). Alice: a healthy 10 ETH long with 985 USD collateral and 1,000 USD
+ * free. Carol: a 3 ETH long with 150 USD, liquidatable at ETH 2,965. Bob: a 0.1 BTC long with 70 USD, liquidatable at
+ * BTC 59,600, and 1,000 USD free to open with.
+ */
+async function hostileFixture() {
+  const f = await deployProtocol(ethers);
+  const feed = await ethers.deployContract("HostileAggregator", [8, answer(3_000)]);
+  await f.engine.setOracleConfig(ETH, oracleConfig(await feed.getAddress()));
+  await openPosition(f.engine, f.alice, ETH, wad(10), usd(1_000));
+  await f.engine.connect(f.alice).deposit(usd(1_000));
+  await openPosition(f.engine, f.carol, ETH, wad(3), usd(150));
+  await openPosition(f.engine, f.bob, BTC, wad("0.1"), usd(70));
+  await f.engine.connect(f.bob).deposit(usd(1_000));
+  await feed.setAnswer(answer(2_965));
+  await f.btcFeed.updateAnswer(answer(59_600));
+  return { ...f, feed };
+}
+
+type F = Awaited<ReturnType<typeof hostileFixture>>;
+
+type Bad = {
+  name: string;
+  /** Makes the feed misbehave; returns the error every priced action must revert with, and its arguments. */
+  apply: (f: F) => Promise<{ error: string; args: unknown[] }>;
+  status: bigint;
+  /** Price the engine reports with the status (0: none). */
+  price: bigint;
+};
+
+const BAD: Bad[] = [
+  {
+    name: "a stale round (one second past the heartbeat)",
+    status: OracleStatus.Stale,
+    price: wad(2_965),
+    apply: async (f) => {
+      const updatedAt = BigInt(await time.latest()) - BigInt(HEARTBEAT) - 1n;
+      await f.feed.setRound(answer(2_965), updatedAt);
+      return { error: "OracleStale", args: [ETH, updatedAt, HEARTBEAT] };
+    },
+  },
+  {
+    name: "a zero answer",
+    status: OracleStatus.InvalidAnswer,
+    price: 0n,
+    apply: async (f) => {
+      await f.feed.setAnswer(0);
+      return { error: "OracleInvalidAnswer", args: [ETH, 0n] };
+    },
+  },
+  {
+    name: "a negative answer",
+    status: OracleStatus.InvalidAnswer,
+    price: 0n,
+    apply: async (f) => {
+      await f.feed.setAnswer(-answer(2_965));
+      return { error: "OracleInvalidAnswer", args: [ETH, -answer(2_965)] };
+    },
+  },
+  {
+    name: "an answer just above the market's maximum",
+    status: OracleStatus.OutOfBounds,
+    price: MAX_ACCEPTED + 10n ** 10n,
+    apply: async (f) => {
+      await f.feed.setAnswer(answer(1_000_000) + 1n);
+      return { error: "OracleOutOfBounds", args: [ETH, MAX_ACCEPTED + 10n ** 10n, MIN_PRICE, MAX_ACCEPTED] };
+    },
+  },
+  {
+    name: "an absurdly large answer (int192 max, the largest a Chainlink aggregator reports)",
+    status: OracleStatus.OutOfBounds,
+    price: INT192_MAX * 10n ** 10n,
+    apply: async (f) => {
+      await f.feed.setAnswer(INT192_MAX);
+      return { error: "OracleOutOfBounds", args: [ETH, INT192_MAX * 10n ** 10n, MIN_PRICE, MAX_ACCEPTED] };
+    },
+  },
+  {
+    name: "a feed whose latestRoundData reverts",
+    status: OracleStatus.InvalidAnswer,
+    price: 0n,
+    apply: async (f) => {
+      await f.feed.setMode(Mode.Revert);
+      return { error: "OracleInvalidAnswer", args: [ETH, 0n] };
+    },
+  },
+];
+
+async function everyone(f: F) {
+  return [f.alice.address, f.bob.address, f.carol.address, f.keeper.address];
+}
+
+async function bookState(f: F) {
+  return {
+    ...(await snapshot(f, await everyone(f), [ETH, BTC])),
+    poolSupply: await f.pool.totalSupply(),
+    lpShares: await f.pool.balanceOf(f.lp.address),
+  };
+}
+
+describe("Adversarial oracle answers", function () {
+  for (const bad of BAD) {
+    it(`${bad.name}: every priced action refused with the specific error, the market skipped and reported, nothing changed`, async function () {
+      const f = await networkHelpers.loadFixture(hostileFixture);
+      const { engine, lens, pool, alice, bob, carol, keeper, lp } = f;
+      expect(await engine.isLiquidatable(carol.address, ETH)).to.equal(true);
+      const { error, args } = await bad.apply(f);
+      const before = await bookState(f);
+
+      expect(await engine.oracleStatus(ETH)).to.deep.equal([bad.status, bad.price]);
+      const refused: [string, () => Promise<unknown>][] = [
+        ["open", () => engine.connect(bob).modifyPosition(ETH, wad(1), usd(100), MAX_UINT)],
+        ["increase", () => engine.connect(alice).modifyPosition(ETH, wad(1), usd(100), MAX_UINT)],
+        ["remove collateral", () => engine.connect(alice).removeCollateral(ETH, usd(1))],
+        ["decrease", () => engine.connect(alice).modifyPosition(ETH, -wad(1), 0n, 0n)],
+        ["close", () => engine.connect(alice).closePosition(ETH, 0n)],
+        ["liquidate", () => engine.connect(keeper).liquidate(carol.address, ETH)],
+      ];
+      for (const [action, send] of refused) {
+        await expect(send(), action).to.be.revertedWithCustomError(engine, error).withArgs(...args);
+      }
+      await expect(engine.connect(keeper).liquidateBatch([carol.address], [ETH])).to.be.revertedWithCustomError(
+        engine,
+        "PerpNothingLiquidated",
+      );
+      expect(await engine.isLiquidatable(carol.address, ETH)).to.equal(false);
+
+      // The lens reports the status; it evaluates at the price only when there is one the risk math can use.
+      const [carolHealth, bobHealth] = await lens.healthBatch([
+        { account: carol.address, market: ETH },
+        { account: bob.address, market: BTC },
+      ]);
+      expect(carolHealth.oracleStatus).to.equal(bad.status);
+      expect(bobHealth.oracleStatus).to.equal(OracleStatus.Ok);
+      expect(bobHealth.liquidatable).to.equal(true);
+      if (bad.price !== 0n && bad.price <= MAX_PRICE) {
+        expect(carolHealth.price).to.equal(bad.price);
+        expect((await lens.positionHealth(carol.address, ETH)).oracleStatus).to.equal(bad.status);
+      } else {
+        expect(carolHealth.price).to.equal(0n);
+        expect(carolHealth.liquidatable).to.equal(false);
+        expect(carolHealth.size).to.equal(wad(3));
+        await expect(lens.positionHealth(carol.address, ETH)).to.be.revertedWithCustomError(lens, "LensNoPrice").withArgs(ETH);
+        await expect(lens.quoteTrade(ETH, wad(1))).to.be.revertedWithCustomError(lens, "LensNoPrice").withArgs(ETH);
+      }
+
+      // A market with open interest and no Ok price closes the pool to deposits and withdrawals.
+      if (bad.price <= MAX_PRICE) {
+        expect(await pool.maxDeposit(lp.address)).to.equal(0n);
+        expect(await pool.maxWithdraw(lp.address)).to.equal(0n);
+        await expect(pool.connect(lp).deposit(usd(1), lp.address))
+          .to.be.revertedWithCustomError(pool, "ERC4626ExceededMaxDeposit")
+          .withArgs(lp.address, usd(1), 0n);
+      } else {
+        // The pool's mark to market overflows at this price (see the skipped test below): still no deposit.
+        await expect(pool.connect(lp).deposit(usd(1), lp.address)).to.be.revertedWithPanic(0x11);
+      }
+      expect(await bookState(f)).to.deep.equal(before);
+
+      // What needs no price still works; the other market is unaffected: the batch liquidates Bob and skips Carol.
+      await expect(engine.connect(alice).addCollateral(ETH, usd(5)))
+        .to.emit(engine, "CollateralModified")
+        .withArgs(alice.address, ETH, usd(5), usd(990));
+      const tx = await engine.connect(keeper).liquidateBatch([carol.address, bob.address], [ETH, BTC]);
+      const liquidated = await engineEvents(engine, tx, "PositionLiquidated");
+      expect(liquidated.map((e: any) => [e.args.account, e.args.market])).to.deep.equal([[bob.address, BTC]]);
+      expect((await engine.getPosition(carol.address, ETH)).size).to.equal(wad(3));
+
+      // Back to a good answer: Carol is liquidatable again and is liquidated at it.
+      await f.feed.setMode(Mode.Answer);
+      await f.feed.setAnswer(answer(2_965));
+      expect(await engine.isLiquidatable(carol.address, ETH)).to.equal(true);
+      await expect(engine.connect(keeper).liquidate(carol.address, ETH))
+        .to.emit(engine, "PositionLiquidated")
+        .withArgs(carol.address, ETH, keeper.address, wad(3), wad(2_965), -usd(105), usd("8.895"), usd("17.79"), 0n, usd("13.815"));
+      await expectSolvent(engine, f.token, await everyone(f), [ETH, BTC]);
+    });
+  }
+
+  it("answers beyond what normalisation can scale (above 1.16e67 at 8 decimals): every action still refused, nothing changed", async function () {
+    // The engine's reads revert with an arithmetic panic instead of reporting OutOfBounds (see the skipped test): the
+    // safety property holds, as no action goes through on the price, but the error is not the oracle's, and a batch
+    // that includes the market reverts as a whole, so Bob's liquidatable BTC position is not liquidated by it.
+    const f = await networkHelpers.loadFixture(hostileFixture);
+    const { engine, alice, bob, carol, keeper } = f;
+    await f.feed.setAnswer(2n ** 255n - 1n);
+    const before = await bookState(f);
+    for (const send of [
+      () => engine.connect(bob).modifyPosition(ETH, wad(1), usd(100), MAX_UINT),
+      () => engine.connect(alice).modifyPosition(ETH, wad(1), usd(100), MAX_UINT),
+      () => engine.connect(alice).removeCollateral(ETH, usd(1)),
+      () => engine.connect(alice).closePosition(ETH, 0n),
+      () => engine.connect(keeper).liquidate(carol.address, ETH),
+      () => engine.connect(keeper).liquidateBatch([carol.address, bob.address], [ETH, BTC]),
+    ]) {
+      await expect(send()).to.be.revertedWithPanic(0x11);
+    }
+    expect(await bookState(f)).to.deep.equal(before);
+    await expect(engine.connect(alice).addCollateral(ETH, usd(5))).to.emit(engine, "CollateralModified");
+  });
+
+  describe("needs an engine change (skipped; see docs/security.md)", function () {
+    // OracleLib.normalize multiplies the answer by 10 ** (18 - decimals) with checked arithmetic, outside the try/catch
+    // around latestRoundData, so an answer above type(uint256).max / 1e10 (8 decimals) reverts every read of the market
+    // with Panic(0x11): oracleStatus, isLiquidatable, and liquidateBatch as a whole, so a batch that includes the market
+    // liquidates nothing on any market. Needed: in OracleLib.read, classify an answer above
+    // type(uint256).max / 10 ** (18 - decimals) (or simply above the scaled MAX_PRICE) as OutOfBounds before
+    // normalising (reporting the price capped at type(uint256).max).
+    it.skip("an answer too large to normalise reads as OutOfBounds and liquidateBatch skips the market [needs OracleLib change]", async function () {
+      const f = await networkHelpers.loadFixture(hostileFixture);
+      const { engine, bob, carol, keeper } = f;
+      await f.feed.setAnswer(2n ** 255n - 1n);
+      expect((await engine.oracleStatus(ETH))[0]).to.equal(OracleStatus.OutOfBounds);
+      expect(await engine.isLiquidatable(carol.address, ETH)).to.equal(false);
+      await expect(engine.connect(keeper).liquidate(carol.address, ETH)).to.be.revertedWithCustomError(engine, "OracleOutOfBounds");
+      const tx = await engine.connect(keeper).liquidateBatch([carol.address, bob.address], [ETH, BTC]);
+      expect((await engineEvents(engine, tx, "PositionLiquidated")).length).to.equal(1);
+    });
+
+    // A feed that returns too few bytes: Solidity's try/catch does not catch a failure to decode the return data, so
+    // the read reverts (without data) in the engine instead of classifying the feed as InvalidAnswer. Same effect as
+    // above on every read and on liquidateBatch. Needed: read the feed with a low-level staticcall and check the
+    // return data length (at least 5 words) before decoding.
+    it.skip("a feed returning undecodable data reads as InvalidAnswer [needs OracleLib change]", async function () {
+      const f = await networkHelpers.loadFixture(hostileFixture);
+      const { engine, bob, carol, keeper } = f;
+      await f.feed.setMode(Mode.ShortReturn);
+      expect(await engine.oracleStatus(ETH)).to.deep.equal([OracleStatus.InvalidAnswer, 0n]);
+      const tx = await engine.connect(keeper).liquidateBatch([carol.address, bob.address], [ETH, BTC]);
+      expect((await engineEvents(engine, tx, "PositionLiquidated")).length).to.equal(1);
+    });
+
+    // MarketLib.poolValue marks a market at whatever positive price the feed gives, even when it is out of bounds; at
+    // int192 max, skew * price overflows, so poolMarkToMarket, and with it the pool's totalAssets, maxDeposit,
+    // maxWithdraw and every ERC-4626 entry point, revert with Panic(0x11) (ERC-4626 says max* must not revert). Funds
+    // are not at risk (deposits and withdrawals are closed anyway while the price is not Ok). Needed: mark a market
+    // whose price is not usable (out of bounds, or any status but Ok/GracePeriod) at its last priced action's price
+    // (m.fundingPrice), as it already does without a positive answer.
+    it.skip("the pool's views keep working under an absurd out-of-bounds answer [needs MarketLib change]", async function () {
+      const f = await networkHelpers.loadFixture(hostileFixture);
+      await f.feed.setAnswer(INT192_MAX);
+      expect(await f.pool.maxDeposit(f.lp.address)).to.equal(0n);
+      expect(await f.pool.totalAssets()).to.be.greaterThan(0n);
+    });
+  });
+});
