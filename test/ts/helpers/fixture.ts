@@ -78,6 +78,8 @@ export async function deployProtocol(ethers: HardhatEthers) {
 export type DeployOptions = {
   /** Deposit 5,000,000 USD of pool liquidity from `lp` (default true); false leaves the pool empty. */
   seedPool?: boolean;
+  /** Token units minted to the insurance fund (default 100,000 USD). */
+  insuranceFunds?: bigint;
 };
 
 /**
@@ -113,7 +115,8 @@ export async function deployProtocolOn<T extends BaseContract>(ethers: HardhatEt
   }
   // Pool liquidity and an insurance fund balance, so trader profits and shortfalls can be paid.
   if (opts.seedPool ?? true) await pool.connect(lp).deposit(usd(5_000_000), lp.address);
-  await t.mint(await insurance.getAddress(), usd(100_000));
+  const insuranceFunds = opts.insuranceFunds ?? usd(100_000);
+  if (insuranceFunds !== 0n) await t.mint(await insurance.getAddress(), insuranceFunds);
 
   return { deployer, guardian, alice, bob, carol, keeper, lp, token, pool, insurance, engine, lens, ethFeed, btcFeed, libraries };
 }
