@@ -204,7 +204,7 @@ describe("Adversarial dust positions", function () {
         await f.engine.connect(s).modifyPosition(ETH, sz, collateral, sz > 0n ? MAX_UINT : 0n);
       }
       let price = 3_000n;
-      while (!(await f.engine.isLiquidatable(longSide.address, ETH))) await f.ethFeed.updateAnswer(answer(--price));
+      while (!(await f.engine.isLiquidatable(longSide.address, ETH))) await f.ethFeed.updateAnswer(answer(String(--price)));
       const tx = await f.engine.connect(shortSide).liquidate(longSide.address, ETH);
       await f.engine.connect(shortSide).closePosition(ETH, MAX_UINT);
       for (const s of [longSide, shortSide]) {
