@@ -58,7 +58,9 @@ contract HostileAggregator is AggregatorV3Interface {
     function latestRoundData() public view override returns (uint80, int256, uint256, uint256, uint80) {
         if (mode == Mode.Revert) revert FeedDown();
         if (mode == Mode.ShortReturn) {
-            assembly {
+            // One word where five are expected: only assembly can return data that does not match the signature.
+            // solhint-disable-next-line no-inline-assembly
+            assembly ("memory-safe") {
                 mstore(0, 1)
                 return(0, 32)
             }

@@ -22,6 +22,8 @@ contract ReentrancyAttacker is ITransferHook {
 
     /// @notice Makes a call as this contract (trader, keeper or LP), bubbling up a revert.
     function execute(address to, bytes calldata data) external returns (bytes memory) {
+        // An arbitrary call is what the attacker is for.
+        // solhint-disable-next-line avoid-low-level-calls
         (bool ok, bytes memory ret) = to.call(data);
         if (!ok) _revert(ret);
         return ret;
@@ -39,13 +41,17 @@ contract ReentrancyAttacker is ITransferHook {
         if (!armed || n != fireAt) return;
         armed = false;
         attempted = true;
+        // The re-entry: any entry point, its revert data kept for the test to read.
+        // solhint-disable-next-line avoid-low-level-calls
         (bool ok, bytes memory ret) = callee.call(payload);
         (succeeded, result) = (ok, ret);
         if (!ok && bubble) _revert(ret);
     }
 
+    /// @dev Re-raises the exact revert data; Solidity has no statement that reverts with raw bytes.
     function _revert(bytes memory data) private pure {
-        assembly {
+        // solhint-disable-next-line no-inline-assembly
+        assembly ("memory-safe") {
             revert(add(data, 32), mload(data))
         }
     }
