@@ -8,6 +8,34 @@ import { defineConfig } from "hardhat/config";
 const solcPath = createRequire(import.meta.url).resolve("solc/soljson.js");
 const SOLC_VERSION = "0.8.30";
 
+// Solidity test seed: fixed, so CI and every rerun of a profile replay the same campaigns. FUZZ_SEED=<hex or decimal>
+// explores others.
+const FUZZ_SEED = process.env.FUZZ_SEED ?? "0x7469646d61726b";
+
+function envCount(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got "${raw}"`);
+  return n;
+}
+
+function solidityTestProfile(d: { fuzzRuns: number; invariantRuns: number; invariantDepth: number }) {
+  return {
+    fuzz: { seed: FUZZ_SEED, runs: envCount("FUZZ_RUNS", d.fuzzRuns) },
+    invariant: {
+      runs: envCount("INVARIANT_RUNS", d.invariantRuns),
+      depth: envCount("INVARIANT_DEPTH", d.invariantDepth),
+      failOnRevert: true,
+      // Keeps a campaign reproducible from its seed. With storage values in the fuzz dictionary (the default), the
+      // same seed gave different call arguments from one process to the next (Hardhat 3.18: three runs, three
+      // different campaigns; apparently hash-map order, as foundry-rs/foundry#13379 describes for forge). With this
+      // off: identical campaigns, and the handler's coverage counters unchanged within noise. See docs/invariants.md.
+      includeStorage: false,
+    },
+  };
+}
+
 export default defineConfig({
   plugins: [hardhatToolboxMochaEthersPlugin],
   solidity: {
@@ -39,12 +67,14 @@ export default defineConfig({
   },
   test: {
     solidity: {
-      // Fixed seed: CI is reproducible. Raise FUZZ_RUNS / INVARIANT_RUNS locally for deeper runs.
-      fuzz: { seed: "0x7469646d61726b", runs: Number(process.env.FUZZ_RUNS ?? 256) },
-      invariant: {
-        runs: Number(process.env.INVARIANT_RUNS ?? 64),
-        depth: Number(process.env.INVARIANT_DEPTH ?? 40),
-        failOnRevert: true,
+      // Two profiles, picked with `--test-profile` (`npm run test:sol` uses default, `npm run test:deep` uses deep).
+      // Both start from a fixed seed, so every run of a profile replays the same sequences; FUZZ_SEED overrides it
+      // to explore others. FUZZ_RUNS / INVARIANT_RUNS / INVARIANT_DEPTH override the profile's counts.
+      profiles: {
+        // CI (`npm test`): quick.
+        default: solidityTestProfile({ fuzzRuns: 256, invariantRuns: 64, invariantDepth: 40 }),
+        // On demand (`npm run test:deep`, docs/invariants.md): 10,000 fuzz runs, 1,000 invariant runs of 100 calls.
+        deep: solidityTestProfile({ fuzzRuns: 10_000, invariantRuns: 1_000, invariantDepth: 100 }),
       },
     },
   },
