@@ -347,6 +347,9 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
 
     /// @inheritdoc ITidemarkEngine
     function poolMarkToMarket() external view returns (int256 value, bool fresh) {
+        // Mid-transaction the books are half settled (a trade's PnL is booked, its tokens not yet moved): a pool
+        // deposit or withdrawal priced now, from a token's transfer hook, would trade against a wrong NAV.
+        if (_reentrancyGuardEntered()) revert ReentrancyGuardReentrantCall();
         fresh = true;
         int256 total; // WAD^2 USD, exact
         uint256 n = _marketIds.length;

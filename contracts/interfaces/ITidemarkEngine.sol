@@ -256,7 +256,8 @@ interface ITidemarkEngine {
     /// @notice The pool's mark to market against open positions, in token units rounded down: funding owed to the
     /// pool minus traders' unrealised PnL at oracle prices, over every market. `fresh` is false when a market with
     /// open interest has no Ok price (it is then marked at its last known price); the pool then refuses deposits and
-    /// withdrawals. See MarketLib.poolValue.
+    /// withdrawals. See MarketLib.poolValue. Reverts ReentrancyGuardReentrantCall inside an engine transaction (from a
+    /// token's transfer hook), where the books are half settled.
     function poolMarkToMarket() external view returns (int256 value, bool fresh);
     /// @notice The funding index accrued to now (WAD USD per unit of size, grows while longs pay), the current rate
     /// (signed WAD fraction of notional per day, positive: longs pay) and the price the index accrues at.

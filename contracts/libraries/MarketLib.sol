@@ -7,6 +7,7 @@ import {MarketId} from "../types/MarketId.sol";
 import {Market, OracleStatus, Position, RiskContext, Settlement, Tier} from "../types/DataTypes.sol";
 import {OracleLib, OracleReading, SequencerConfig} from "../oracle/OracleLib.sol";
 import {ConfigLib} from "./ConfigLib.sol";
+import {ConstantsLib} from "./ConstantsLib.sol";
 import {FixedPointMathLib as FP} from "./FixedPointMathLib.sol";
 import {FundingLib} from "./FundingLib.sol";
 import {PricingLib} from "./PricingLib.sol";
@@ -182,7 +183,8 @@ library MarketLib {
     /// back, so entering or leaving the pool around a trade gains nothing from it.
     /// Returns what the market's open positions owe the pool (positive) or the pool owes them (negative) at the current
     /// oracle price, in WAD^2 USD (exact), and whether the price was Ok. Without a usable answer the market is marked
-    /// at its feed's last positive answer, else at the price of its last priced action. Zero without open interest.
+    /// at its feed's last positive answer, else (no positive answer, or one above MAX_PRICE, where the products below
+    /// could overflow) at the price of its last priced action. Zero without open interest.
     function poolValue(Market storage m, SequencerConfig storage sequencer)
         internal
         view
@@ -191,7 +193,7 @@ library MarketLib {
         // No open positions: the aggregates are exactly zero and no oracle read is needed.
         if (m.longOpenInterest == 0 && m.shortOpenInterest == 0) return (0, true);
         OracleReading memory r = OracleLib.read(ConfigLib.oracleConfigOf(m), sequencer);
-        uint256 price = r.price != 0 ? r.price : m.fundingPrice;
+        uint256 price = r.price != 0 && r.price <= ConstantsLib.MAX_PRICE ? r.price : m.fundingPrice;
         int256 skew = int256(uint256(m.longOpenInterest)) - int256(uint256(m.shortOpenInterest));
         int256 entrySum = int256(m.longEntrySum) - int256(m.shortEntrySum);
         value = entrySum - skew * int256(price) + skew * FundingLib.pendingIndex(m) - m.sizeFundingSum

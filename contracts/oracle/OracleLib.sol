@@ -71,10 +71,14 @@ library OracleLib {
         }
     }
 
-    /// @notice Scales a feed answer with `decimals` decimals to WAD.
+    /// @notice Scales a feed answer with `decimals` decimals to WAD, saturating at type(uint256).max (an answer that
+    /// large is far above any market's maxPrice, so it reads as OutOfBounds instead of reverting every read).
     /// @dev Feeds with more than 18 decimals round down; the price is a mark, not a payout, so neither side gains.
     function normalize(uint256 answer, uint8 decimals) internal pure returns (uint256) {
-        if (decimals <= 18) return answer * 10 ** (18 - decimals);
+        if (decimals <= 18) {
+            uint256 factor = 10 ** (18 - decimals);
+            return answer > type(uint256).max / factor ? type(uint256).max : answer * factor;
+        }
         return answer / 10 ** (decimals - 18);
     }
 }

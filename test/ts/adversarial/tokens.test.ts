@@ -227,14 +227,12 @@ describe("Adversarial tokens", function () {
       );
     });
 
-    // NEEDS AN ENGINE CHANGE (see docs/security.md, "Reentrant tokens", residual risk). With a hostile token that calls an
-    // attacker on transfers between the protocol's own contracts, the pool can be entered while the engine is between
-    // its state update and the end of its token settlement (TidemarkEngine._settle): here, after a losing close has
-    // left the book but before its loss reaches the pool, the pool's NAV is short by that amount and a deposit buys
-    // shares cheaply. The fix: poolMarkToMarket (the pool's valuation) reverts ReentrancyGuardReentrantCall while the
-    // engine holds its lock (OpenZeppelin's _reentrancyGuardEntered()), so pool deposits, withdrawals and every NAV read
-    // fail inside an engine call. Skipped until the engine has it.
-    it.skip("a pool deposit made while the engine settles a trade reverts ReentrancyGuardReentrantCall [needs engine change]", async function () {
+    // With a hostile token that calls an attacker on transfers between the protocol's own contracts, the pool could be
+    // entered while the engine is between its state update and the end of its token settlement (TidemarkEngine._settle):
+    // after a losing close has left the book but before its loss reaches the pool, the pool's NAV is short by that
+    // amount and a deposit would buy shares cheaply. poolMarkToMarket (the pool's valuation) reverts
+    // ReentrancyGuardReentrantCall while the engine holds its lock, so every pool entry point fails inside an engine call.
+    it("a pool deposit made while the engine settles a trade reverts ReentrancyGuardReentrantCall", async function () {
       const f = await networkHelpers.loadFixture(hookFixture);
       await f.token.setHook(f.attacker, Scope.Every, true, false);
       const before = await attackState(f);
