@@ -22,6 +22,7 @@ import { loadConfig } from "../keeper/src/config.ts";
 import { startKeeper } from "../keeper/src/keeper.ts";
 import { createLogger } from "../keeper/src/log.ts";
 import { CRASH_PATH, type Opened, connect, fund, healthOf, hf, openPositions, price, setPrices, usd } from "./lib/scenario.ts";
+import { type Series, renderChart } from "./lib/svg-chart.ts";
 
 const OUT = resolve("demo-output");
 const TRADERS = 25;
@@ -180,40 +181,51 @@ process.exit(left === 0 ? 0 : 1);
 
 /** Both prices in % of their start along the path, each liquidation a dot on its market's line (hollow: partial). */
 function svg(events: readonly Liquidation[]): string {
-  const W = 760;
-  const H = 380;
-  const m = { l: 60, r: 150, t: 40, b: 50 };
   const steps = CRASH_PATH.length - 1;
   const pct = (p: { eth: number; btc: number }, k: "eth" | "btc") => (p[k] / CRASH_PATH[0][k] - 1) * 100;
   const lo = Math.floor(Math.min(...CRASH_PATH.flatMap((p) => [pct(p, "eth"), pct(p, "btc")])) / 5) * 5;
-  const x = (i: number) => m.l + (i / steps) * (W - m.l - m.r);
-  const y = (v: number) => m.t + ((0 - v) / (0 - lo)) * (H - m.t - m.b);
   const colors = { eth: "#3b6fd8", btc: "#e08a1e" } as const;
-  const line = (k: "eth" | "btc") => CRASH_PATH.map((p, i) => `${x(i).toFixed(1)},${y(pct(p, k)).toFixed(1)}`).join(" ");
-  const grid = [];
-  for (let v = 0; v >= lo; v -= 5) {
-    grid.push(`<line x1="${m.l}" x2="${W - m.r}" y1="${y(v)}" y2="${y(v)}" stroke="#ddd"/><text x="${m.l - 8}" y="${y(v) + 4}" text-anchor="end" font-size="11">${v}%</text>`);
-  }
-  for (let i = 0; i <= steps; i++) grid.push(`<text x="${x(i)}" y="${H - m.b + 18}" text-anchor="middle" font-size="11">${i}</text>`);
-  const dots = events.map((e, j) => {
-    const k = e.symbol === "ETH-USD" ? "eth" : "btc";
-    const sameStep = events.filter((f, i) => i < j && f.step === e.step && f.symbol === e.symbol).length;
-    const cy = y(pct(CRASH_PATH[e.step], k)) + 7 + sameStep * 5;
-    return `<circle cx="${x(e.step)}" cy="${cy.toFixed(1)}" r="3" fill="${e.full ? colors[k] : "white"}" stroke="${colors[k]}"><title>${e.symbol} ${e.full ? "full" : "partial"} liquidation of ${e.account} at ${price(e.price)}</title></circle>`;
+  const line = (k: "eth" | "btc", name: string): Series => ({ name, color: colors[k], points: CRASH_PATH.map((p, i) => [i, pct(p, k)] as const) });
+  // One dot series per market and kind; dots at the same step stack downwards.
+  const dots = (k: "eth" | "btc", full: boolean): Series => {
+    const symbol = k === "eth" ? "ETH-USD" : "BTC-USD";
+    const mine = events.map((e, j) => ({ e, j })).filter(({ e }) => e.symbol === symbol && e.full === full);
+    return {
+      name: `${symbol} ${full ? "full" : "partial"}`,
+      color: colors[k],
+      kind: "dots",
+      hollow: !full,
+      points: mine.map(({ e }) => [e.step, pct(CRASH_PATH[e.step], k)] as const),
+      offsetPx: (i) => 7 + events.filter((f, j) => j < mine[i].j && f.step === mine[i].e.step && f.symbol === symbol).length * 5,
+      label: (i) => `${symbol} ${full ? "full" : "partial"} liquidation of ${mine[i].e.account} at ${price(mine[i].e.price)}`,
+    };
+  };
+  const yTicks: number[] = [];
+  for (let v = 0; v >= lo; v -= 5) yTicks.push(v);
+  return renderChart({
+    title: "Tidemark demo: crash path and liquidations",
+    width: 760,
+    xLabel: "price update (step)",
+    xMin: 0,
+    xMax: steps,
+    xTicks: Array.from({ length: steps + 1 }, (_, i) => i),
+    panels: [
+      {
+        yLabel: "price vs. start",
+        yMin: lo,
+        yMax: 0,
+        yTicks,
+        yFormat: (v) => `${v}%`,
+        height: 290,
+        series: [line("eth", "ETH-USD"), line("btc", "BTC-USD"), dots("eth", true), dots("eth", false), dots("btc", true), dots("btc", false)],
+        legend: [
+          { label: "ETH-USD", color: colors.eth, kind: "line" },
+          { label: "BTC-USD", color: colors.btc, kind: "line" },
+          { label: "full liquidation", kind: "dot" },
+          { label: "partial", kind: "hollow" },
+          { label: `${events.length} liquidations`, kind: "text" },
+        ],
+      },
+    ],
   });
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">
-<rect width="100%" height="100%" fill="white"/>
-<text x="${m.l}" y="24" font-size="15" font-weight="bold">Tidemark demo: crash path and liquidations</text>
-${grid.join("\n")}
-<polyline points="${line("eth")}" fill="none" stroke="${colors.eth}" stroke-width="2"/>
-<polyline points="${line("btc")}" fill="none" stroke="${colors.btc}" stroke-width="2"/>
-${dots.join("\n")}
-<text x="${(m.l + W - m.r) / 2}" y="${H - 10}" text-anchor="middle" font-size="12">price update (step)</text>
-<g font-size="12"><rect x="${W - m.r + 15}" y="${m.t}" width="12" height="3" fill="${colors.eth}"/><text x="${W - m.r + 32}" y="${m.t + 5}">ETH-USD</text>
-<rect x="${W - m.r + 15}" y="${m.t + 20}" width="12" height="3" fill="${colors.btc}"/><text x="${W - m.r + 32}" y="${m.t + 25}">BTC-USD</text>
-<circle cx="${W - m.r + 21}" cy="${m.t + 45}" r="3" fill="#555"/><text x="${W - m.r + 32}" y="${m.t + 49}">full liquidation</text>
-<circle cx="${W - m.r + 21}" cy="${m.t + 65}" r="3" fill="white" stroke="#555"/><text x="${W - m.r + 32}" y="${m.t + 69}">partial</text>
-<text x="${W - m.r + 15}" y="${m.t + 95}">${events.length} liquidations</text></g>
-</svg>
-`;
 }
