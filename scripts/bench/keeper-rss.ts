@@ -24,6 +24,7 @@ import { createMetrics } from "../../keeper/src/metrics.ts";
 import { scan, shardOf } from "../../keeper/src/scanner.ts";
 import { type KeeperState, saveState, statePath } from "../../keeper/src/store.ts";
 import { type TrackedPosition, positionKey } from "../../keeper/src/types.ts";
+import { rng } from "../lib/rng.ts";
 
 const count = Number(process.argv[2]);
 if (!Number.isSafeInteger(count) || count < 1) throw new Error("usage: keeper-rss.ts <positions>");
@@ -67,16 +68,8 @@ ids.forEach((market, i) => markets.set(market, { market, status: "Ok", price: pr
 
 const engine = "0x5FbDB2315678afecb367f032d93F642f64180aa3" as Address;
 const state: KeeperState = { chainId: 31337, engine, checkpoints: [{ blockNumber: 12_345_678n, blockHash: `0x${"ab".repeat(32)}` }], positions: new Map() };
-// xorshift32, as scripts/lib/scenario.ts: the same index on every run.
-let x = 7;
-const random = () => {
-  x ^= x << 13;
-  x >>>= 0;
-  x ^= x >>> 17;
-  x ^= x << 5;
-  x >>>= 0;
-  return x / 2 ** 32;
-};
+// The same index on every run.
+const random = rng(7);
 const hex40 = () => Array.from({ length: 5 }, () => Math.floor(random() * 2 ** 32).toString(16).padStart(8, "0")).join("");
 // Two positions per account, one per market, as on the chain.
 let account = "0x" as Address;

@@ -59,7 +59,9 @@ import { loadState, statePath } from "../../keeper/src/store.ts";
 import { KEEPER_KEYS, type KeeperProcess, startKeeperProcess } from "../../test/ts/keeper/harness.ts";
 import { BTC, ETH, EXPOSURE_PARAMS, FEED_DECIMALS, RISK_PARAMS, TIERS, deployProtocol, oracleConfig, usd } from "../../test/ts/helpers/fixture.ts";
 import { ROOT, freePort, startNode } from "../../test/ts/helpers/node.ts";
-import { rng } from "../lib/scenario.ts";
+import { findFreeBalanceSlot, mappingKey } from "../lib/population.ts";
+import { type Rpc, type RpcRequest, createRpc } from "../lib/rpc.ts";
+import { rng } from "../lib/rng.ts";
 
 export type KeeperBenchOptions = {
   /** Positions of the small and the large scan (default 1,000 and 10,000). */
@@ -201,42 +203,6 @@ const round = (x: number, digits = 3) => Number(x.toFixed(digits));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const hex = (x: bigint | number) => toHex(x);
 
-type RpcRequest = { method: string; params: unknown[] };
-
-/** Plain JSON-RPC over HTTP with batches; any error in a batch throws. */
-function createRpc(url: string) {
-  let id = 0;
-  async function post(body: unknown): Promise<unknown> {
-    const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-    if (!res.ok) throw new Error(`JSON-RPC HTTP ${res.status}: ${await res.text()}`);
-    return res.json();
-  }
-  type Reply = { id: number; result?: unknown; error?: { message: string; data?: unknown } };
-  const check = (r: Reply, req: RpcRequest) => {
-    if (r.error) throw new Error(`${req.method} failed: ${r.error.message}`);
-    return r.result;
-  };
-  return {
-    async call<T = unknown>(method: string, params: unknown[] = []): Promise<T> {
-      const req = { method, params };
-      return check((await post({ jsonrpc: "2.0", id: ++id, ...req })) as Reply, req) as T;
-    },
-    /** Sends `requests` in batches of `size`; results in order. */
-    async batch<T = unknown>(requests: readonly RpcRequest[], size = 500): Promise<T[]> {
-      const out: T[] = [];
-      for (let i = 0; i < requests.length; i += size) {
-        const chunk = requests.slice(i, i + size);
-        const first = id + 1;
-        const replies = (await post(chunk.map((r) => ({ jsonrpc: "2.0", id: ++id, ...r })))) as Reply[];
-        const byId = new Map(replies.map((r) => [r.id, r]));
-        chunk.forEach((req, j) => out.push(check(byId.get(first + j)!, req) as T));
-      }
-      return out;
-    },
-  };
-}
-type Rpc = ReturnType<typeof createRpc>;
-
 /** Child processes to kill if this process is interrupted or exits while they run. */
 const children = new Set<ChildProcess>();
 const killChildren = () => {
@@ -304,29 +270,6 @@ async function startBenchChain(say: (s: string) => void) {
   }
 }
 
-const mappingSlot = (key: Address, slot: bigint) => keccak256(encodeAbiParameters([{ type: "address" }, { type: "uint256" }], [key, slot]));
-
-/** The engine's `_freeBalances` mapping slot, found by writing a probe value and reading `freeBalance` back. */
-async function findFreeBalanceSlot(rpc: Rpc, engine: Address): Promise<bigint> {
-  const probe = "0x00000000000000000000000000000000000b0b0b" as Address;
-  const read = async () =>
-    BigInt(
-      await rpc.call<Hex>("eth_call", [
-        { to: engine, data: encodeFunctionData({ abi: tidemarkEngineAbi, functionName: "freeBalance", args: [probe] }) },
-        "latest",
-      ]),
-    );
-  for (let slot = 0n; slot < 64n; slot++) {
-    const key = mappingSlot(probe, slot);
-    const before = await rpc.call<Hex>("eth_getStorageAt", [engine, key, "latest"]);
-    await rpc.call("hardhat_setStorageAt", [engine, key, toHex(123_456_789n, { size: 32 })]);
-    const got = await read();
-    await rpc.call("hardhat_setStorageAt", [engine, key, toHex(BigInt(before), { size: 32 })]);
-    if (got === 123_456_789n) return slot;
-  }
-  throw new Error("could not find the engine's free-balance mapping slot (probed slots 0 to 63)");
-}
-
 type Trade = { account: Address; market: Hex; size: bigint; collateral: bigint; acceptablePrice: bigint };
 
 /**
@@ -346,7 +289,7 @@ async function openTrades(chain: BenchChain, trades: readonly Trade[]): Promise<
     free.set(t.account, (free.get(t.account) ?? 0n) + t.collateral + usd(Number(notional / 1000n + 10n)));
   }
   const accounts = [...free.keys()];
-  const keys = accounts.map((a) => mappingSlot(a, chain.freeSlot));
+  const keys = accounts.map((a) => mappingKey(a, chain.freeSlot));
   await rpc.call("hardhat_setLoggingEnabled", [false]);
   try {
     const current = await rpc.batch<Hex>(keys.map((k) => ({ method: "eth_getStorageAt", params: [addresses.engine, k, "latest"] })));

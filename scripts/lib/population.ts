@@ -217,7 +217,8 @@ export function generatePopulation(markets: readonly PopulationMarket[], o: Gene
 }
 
 /** The storage key of `mapping(address => uint256)` entry `account` whose mapping sits at `slot`. */
-const mappingKey = (account: Address, slot: bigint): Hex =>
+/** The storage key of `account`'s entry in a mapping at `slot`. */
+export const mappingKey = (account: Address, slot: bigint): Hex =>
   keccak256(encodeAbiParameters([{ type: "address" }, { type: "uint256" }], [account, slot]));
 const word = (x: bigint): Hex => toHex(x, { size: 32 });
 

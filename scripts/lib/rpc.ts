@@ -29,7 +29,8 @@ export type Rpc = {
    * Many requests, sent as JSON-RPC batches of at most `chunk` requests each (in order, one batch at a time); results in
    * request order. A JSON-RPC error throws unless `settle` is set, in which case it is returned as an RpcError.
    */
-  batch<T = unknown>(requests: readonly RpcRequest[], options?: { chunk?: number; settle?: boolean }): Promise<(T | RpcError)[]>;
+  batch<T = unknown>(requests: readonly RpcRequest[], options?: { chunk?: number; settle?: false }): Promise<T[]>;
+  batch<T = unknown>(requests: readonly RpcRequest[], options: { chunk?: number; settle: true }): Promise<(T | RpcError)[]>;
 };
 
 export function createRpc(url: string): Rpc {
@@ -40,6 +41,28 @@ export function createRpc(url: string): Rpc {
     return res.json();
   }
   const toError = (method: string, r: Response) => new RpcError(method, r.error!.code, r.error!.message, r.error!.data);
+  async function batch(requests: readonly RpcRequest[], { chunk = 500, settle = false }: { chunk?: number; settle?: boolean } = {}) {
+    const out: unknown[] = [];
+    for (let i = 0; i < requests.length; i += chunk) {
+      const part = requests.slice(i, i + chunk);
+      const first = nextId;
+      nextId += part.length;
+      const body = part.map((r, j) => ({ jsonrpc: "2.0", id: first + j, method: r.method, params: r.params ?? [] }));
+      const responses = (await post(body)) as Response[];
+      if (!Array.isArray(responses)) throw new Error(`${url}: a batch request was answered with ${JSON.stringify(responses).slice(0, 200)}`);
+      const byId = new Map(responses.map((r) => [r.id, r]));
+      part.forEach((req, j) => {
+        const r = byId.get(first + j);
+        if (r === undefined) throw new Error(`${url}: no answer to ${req.method} in a batch`);
+        if (r.error) {
+          const e = toError(req.method, r);
+          if (!settle) throw e;
+          out.push(e);
+        } else out.push(r.result);
+      });
+    }
+    return out;
+  }
   return {
     url,
     async call<T>(method: string, params: unknown[] = []) {
@@ -47,27 +70,7 @@ export function createRpc(url: string): Rpc {
       if (r.error) throw toError(method, r);
       return r.result as T;
     },
-    async batch<T>(requests: readonly RpcRequest[], { chunk = 500, settle = false } = {}) {
-      const out: (T | RpcError)[] = [];
-      for (let i = 0; i < requests.length; i += chunk) {
-        const part = requests.slice(i, i + chunk);
-        const first = nextId;
-        nextId += part.length;
-        const body = part.map((r, j) => ({ jsonrpc: "2.0", id: first + j, method: r.method, params: r.params ?? [] }));
-        const responses = (await post(body)) as Response[];
-        if (!Array.isArray(responses)) throw new Error(`${url}: a batch request was answered with ${JSON.stringify(responses).slice(0, 200)}`);
-        const byId = new Map(responses.map((r) => [r.id, r]));
-        part.forEach((req, j) => {
-          const r = byId.get(first + j);
-          if (r === undefined) throw new Error(`${url}: no answer to ${req.method} in a batch`);
-          if (r.error) {
-            const e = toError(req.method, r);
-            if (!settle) throw e;
-            out.push(e);
-          } else out.push(r.result as T);
-        });
-      }
-      return out;
-    },
+    // Without `settle` every element is a result (an error throws): the overloads of Rpc["batch"] say so.
+    batch: batch as Rpc["batch"],
   };
 }

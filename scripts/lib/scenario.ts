@@ -30,6 +30,8 @@ import {
   openPosition,
 } from "@tidemark/sdk";
 
+import { rng } from "./rng.ts";
+
 export const ETH = marketId("ETH-USD");
 export const BTC = marketId("BTC-USD");
 export const USDC = (x: number) => BigInt(Math.round(x * 1e6));
@@ -96,18 +98,7 @@ export async function fund(l: Local, usd: number, insurance: number, traders: nu
 
 export type Opened = { account: Address; market: Hex; symbol: string; side: "long" | "short"; leverage: number; notional: number };
 
-/** A small deterministic generator (xorshift32): the same population on every run. */
-export function rng(seed: number) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 2 ** 32;
-  };
-}
+export { rng };
 
 /**
  * Opens `count` positions round-robin over the traders and both markets (an account holds one position per market),
