@@ -3,8 +3,9 @@ import { createRequire } from "node:module";
 import hardhatToolboxMochaEthersPlugin from "@nomicfoundation/hardhat-toolbox-mocha-ethers";
 import { defineConfig } from "hardhat/config";
 
-// Compilers cannot be downloaded on every machine this project runs on, so Hardhat uses the
-// wasm build of the npm `solc` package pinned in package.json (see ../shared/TOOLCHAIN.md).
+// Compilers cannot be downloaded on every machine this project runs on, so Hardhat uses the wasm build of the npm
+// `solc` package pinned in package.json, by absolute path; every profile needs the same `path` (README, "Build
+// profiles").
 const solcPath = createRequire(import.meta.url).resolve("solc/soljson.js");
 const SOLC_VERSION = "0.8.30";
 
@@ -41,6 +42,9 @@ export default defineConfig({
   solidity: {
     // Chainlink's own mock aggregator, used as price feed and sequencer feed in tests and local deployments.
     // OpenZeppelin's TimelockController holds the admin and governor roles in every deployment.
+    // `hardhat run`, `hardhat ignition deploy` and the mocha tests build only the contracts (about 40 s from clean);
+    // the Solidity tests (test/sol, another 2 minutes through viaIR) are built only by `hardhat test solidity`.
+    splitTestsCompilation: true,
     npmFilesToBuild: [
       "@chainlink/contracts/src/v0.8/tests/MockV3Aggregator.sol",
       "@openzeppelin/contracts/governance/TimelockController.sol",

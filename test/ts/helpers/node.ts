@@ -19,9 +19,12 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Starts `hardhat node` on `port` and resolves once it serves HTTP. */
+/**
+ * Starts `hardhat node` on 127.0.0.1:`port` (as `npm run node` does: inside a container it would otherwise bind
+ * 0.0.0.0) and resolves once it serves HTTP.
+ */
 export async function startNode(port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [HARDHAT, "node", "--port", String(port)], { cwd: ROOT, stdio: "pipe" });
+  const child = spawn(process.execPath, [HARDHAT, "node", "--hostname", "127.0.0.1", "--port", String(port)], { cwd: ROOT, stdio: "pipe" });
   await new Promise<void>((res, rej) => {
     let out = "";
     const timer = setTimeout(() => rej(new Error(`hardhat node did not start:\n${out}`)), 60_000);
