@@ -5,7 +5,8 @@
  * positions opened by 25 traders at 2x to 50x in two markets through the SDK; the keeper running in the same
  * process; both prices walked down a crash path through the mock Chainlink aggregators. Prints the positions before
  * and after (health factor, liquidation price), every liquidation (keeper, reward, penalty, full or partial), the
- * insurance fund, bad debt and the pool's NAV, and writes an SVG chart of the price path with the liquidations marked.
+ * insurance fund, bad debt and the pool's NAV, and writes an SVG chart: each market's price in USD with its
+ * liquidations marked, and the insurance fund, pool NAV and bad debt at every step.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -22,7 +23,7 @@ import { loadConfig } from "../keeper/src/config.ts";
 import { startKeeper } from "../keeper/src/keeper.ts";
 import { createLogger } from "../keeper/src/log.ts";
 import { CRASH_PATH, type Opened, connect, fund, healthOf, hf, openPositions, price, setPrices, usd } from "./lib/scenario.ts";
-import { type Series, renderChart } from "./lib/svg-chart.ts";
+import { type Panel, type Series, renderChart } from "./lib/svg-chart.ts";
 
 const OUT = resolve("demo-output");
 const TRADERS = 25;
@@ -105,6 +106,9 @@ type Liquidation = { step: number; symbol: string; account: Address; keeper: Add
 const liquidations: Liquidation[] = [];
 let badDebt = 0n;
 let keeperTopUps = 0n;
+/** The insurance fund, the pool's NAV and the cumulative bad debt once the keeper has done with each step. */
+type Sample = { step: number; insurance: bigint; nav: bigint; badDebt: bigint };
+const samples: Sample[] = [];
 let fromBlock = (await l.publicClient.getBlockNumber()) + 1n;
 
 const keeperIdle = async (block: bigint) => {
@@ -145,6 +149,8 @@ for (const [step, p] of CRASH_PATH.entries()) {
     badDebt += a.badDebt;
     keeperTopUps += a.keeperTopUp;
   }
+  const [poolNow, fundNow] = await Promise.all([getPool(l.publicClient, { addresses }), getInsuranceFund(l.publicClient, { addresses })]);
+  samples.push({ step, insurance: fundNow.balance, nav: poolNow.totalAssets, badDebt });
   const n = events.length;
   say(`  step ${step}: ETH ${pad(p.eth.toLocaleString("en-US"), 6)}  BTC ${pad(p.btc.toLocaleString("en-US"), 7)}  ${n === 0 ? "no liquidation" : `${n} liquidated (${events.filter((e) => (e.args as { remainingSize: bigint }).remainingSize !== 0n).length} partial)`}`);
 }
@@ -173,59 +179,136 @@ const left = (await healthOf(l, opened)).filter((x) => x.liquidatable).length;
 say(`  still liquidatable      ${left}`);
 
 const chart = join(OUT, "crash-chart.svg");
-writeFileSync(chart, svg(liquidations));
+writeFileSync(chart, svg(liquidations, samples));
 say(`\nChart of the price path with the liquidations marked: ${chart}`);
 await keeper.stop();
 say(`Done in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
 process.exit(left === 0 ? 0 : 1);
 
-/** Both prices in % of their start along the path, each liquidation a dot on its market's line (hollow: partial). */
-function svg(events: readonly Liquidation[]): string {
+/**
+ * One panel per market with its price in USD (held between updates) and each liquidation a mark at the price it
+ * executed at (filled: full, hollow: partial), the marks of one step side by side; then the insurance fund, the
+ * pool's NAV and the cumulative bad debt at every step, each in its own panel and scale (USDC).
+ */
+function svg(events: readonly Liquidation[], samples: readonly Sample[]): string {
   const steps = CRASH_PATH.length - 1;
-  const pct = (p: { eth: number; btc: number }, k: "eth" | "btc") => (p[k] / CRASH_PATH[0][k] - 1) * 100;
-  const lo = Math.floor(Math.min(...CRASH_PATH.flatMap((p) => [pct(p, "eth"), pct(p, "btc")])) / 5) * 5;
-  const colors = { eth: "#3b6fd8", btc: "#e08a1e" } as const;
-  const line = (k: "eth" | "btc", name: string): Series => ({ name, color: colors[k], points: CRASH_PATH.map((p, i) => [i, pct(p, k)] as const) });
-  // One dot series per market and kind; dots at the same step stack downwards.
-  const dots = (k: "eth" | "btc", full: boolean): Series => {
-    const symbol = k === "eth" ? "ETH-USD" : "BTC-USD";
-    const mine = events.map((e, j) => ({ e, j })).filter(({ e }) => e.symbol === symbol && e.full === full);
+  const markets = [
+    { key: "eth", symbol: "ETH-USD", base: "ETH", color: "#3b6fd8" },
+    { key: "btc", symbol: "BTC-USD", base: "BTC", color: "#e08a1e" },
+  ] as const;
+  const liqColor = "#c0392b";
+  const dollars = (v: number) => `$${v.toLocaleString("en-US", { maximumFractionDigits: 0 })}`;
+  const whole = (v: number) => v.toLocaleString("en-US", { maximumFractionDigits: 0 });
+  const token = (x: bigint) => Number(x) / 1e6;
+  const wad = (x: bigint) => Number(x) / 1e18;
+
+  const pricePanel = (m: (typeof markets)[number]): Panel => {
+    const dots = (full: boolean): Series => {
+      const mine = events.filter((e) => e.symbol === m.symbol && e.full === full);
+      return {
+        id: `${m.key}-liquidations-${full ? "full" : "partial"}`,
+        name: `${full ? "full" : "partial"} liquidation`,
+        color: liqColor,
+        kind: "dots",
+        hollow: !full,
+        size: 3,
+        points: mine.map((e) => [e.step, wad(e.price)] as const),
+        label: (i) =>
+          `step ${mine[i].step}: ${full ? "full" : "partial"} liquidation of ${mine[i].account} at ${price(mine[i].price)} USD, ${wad(mine[i].closed).toFixed(4)} ${m.base} closed`,
+      };
+    };
+    const n = events.filter((e) => e.symbol === m.symbol);
     return {
-      name: `${symbol} ${full ? "full" : "partial"}`,
-      color: colors[k],
-      kind: "dots",
-      hollow: !full,
-      points: mine.map(({ e }) => [e.step, pct(CRASH_PATH[e.step], k)] as const),
-      offsetPx: (i) => 7 + events.filter((f, j) => j < mine[i].j && f.step === mine[i].e.step && f.symbol === symbol).length * 5,
-      label: (i) => `${symbol} ${full ? "full" : "partial"} liquidation of ${mine[i].e.account} at ${price(mine[i].e.price)}`,
+      id: `${m.key}-price`,
+      title: `${m.symbol} oracle price (USD) and its liquidations`,
+      yLabel: `USD per ${m.base}`,
+      yFormat: dollars,
+      height: 190,
+      spread: { align: "start", gap: 8, maxSpan: 0.9 },
+      series: [
+        { id: `${m.key}-price`, name: m.symbol, color: m.color, kind: "step", points: CRASH_PATH.map((p, i) => [i, p[m.key]] as const) },
+        dots(true),
+        dots(false),
+      ],
+      legend: [
+        { label: `${m.symbol} price`, color: m.color, kind: "line" },
+        { label: "full liquidation", color: liqColor, kind: "dot" },
+        { label: "partial liquidation", color: liqColor, kind: "hollow" },
+        { label: `${n.length} liquidations (${n.filter((e) => !e.full).length} partial)`, kind: "text" },
+        { label: "one mark each, side by side", kind: "text" },
+      ],
     };
   };
-  const yTicks: number[] = [];
-  for (let v = 0; v >= lo; v -= 5) yTicks.push(v);
+
+  const first = samples[0];
+  const last = samples[samples.length - 1];
+  const sampled = (id: string, name: string, color: string, get: (s: Sample) => bigint): Series => ({
+    id,
+    name,
+    color,
+    kind: "step",
+    showPoints: 2.5,
+    points: samples.map((s) => [s.step, token(get(s))] as const),
+    label: (i) => `step ${samples[i].step}: ${name} ${usd(get(samples[i]))} USDC`,
+  });
+  const navChange = token(last.nav - first.nav);
+  const maxDebt = token(last.badDebt);
+  const signed = (v: number, digits = 2) => `${v >= 0 ? "+" : "−"}${Math.abs(v).toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits })}`;
+  const insurance: Panel = {
+    id: "insurance",
+    title: "Insurance fund balance (USDC, axis from 0)",
+    yLabel: "USDC",
+    zero: true,
+    yFormat: whole,
+    height: 120,
+    series: [sampled("insurance", "insurance fund", "#27ae60", (s) => s.insurance)],
+    legend: [
+      { label: "insurance fund", color: "#27ae60", kind: "line" },
+      { label: `${usd(first.insurance)} -> ${usd(last.insurance)}`, kind: "text" },
+    ],
+  };
+  const nav: Panel = {
+    id: "pool-nav",
+    title: "LP pool NAV (totalAssets, marked to market; USDC, axis NOT from 0)",
+    yLabel: "USDC",
+    yFormat: whole,
+    height: 120,
+    series: [sampled("pool-nav", "pool NAV", "#16a085", (s) => s.nav)],
+    legend: [
+      { label: "pool NAV", color: "#16a085", kind: "line" },
+      { label: `${usd(first.nav)} -> ${usd(last.nav)}`, kind: "text" },
+      { label: `${signed(navChange)} (${signed((navChange / token(first.nav)) * 100)}%)`, kind: "text" },
+    ],
+  };
+  const debt: Panel = {
+    id: "bad-debt",
+    title: "Bad debt, cumulative (USDC, axis from 0)",
+    yLabel: "USDC",
+    zero: true,
+    yMin: 0,
+    ...(maxDebt > 0 ? {} : { yMax: 1_000 }),
+    yFormat: whole,
+    height: 120,
+    series: [sampled("bad-debt", "bad debt", "#8e2c2c", (s) => s.badDebt)],
+    legend: [
+      { label: "bad debt", color: "#8e2c2c", kind: "line" },
+      { label: `${usd(last.badDebt)} in all`, kind: "text" },
+    ],
+  };
   return renderChart({
-    title: "Tidemark demo: crash path and liquidations",
-    width: 760,
+    title: "Tidemark demo: crash path, liquidations, insurance fund, pool NAV and bad debt",
+    subtitle: `${events.length} liquidations by the keeper (${events.filter((e) => e.full).length} full, ${events.filter((e) => !e.full).length} partial) over ${steps} price updates; bad debt ${usd(last.badDebt)} USDC`,
+    width: 960,
+    marginLeft: 100,
     xLabel: "price update (step)",
     xMin: 0,
     xMax: steps,
     xTicks: Array.from({ length: steps + 1 }, (_, i) => i),
-    panels: [
-      {
-        yLabel: "price vs. start",
-        yMin: lo,
-        yMax: 0,
-        yTicks,
-        yFormat: (v) => `${v}%`,
-        height: 290,
-        series: [line("eth", "ETH-USD"), line("btc", "BTC-USD"), dots("eth", true), dots("eth", false), dots("btc", true), dots("btc", false)],
-        legend: [
-          { label: "ETH-USD", color: colors.eth, kind: "line" },
-          { label: "BTC-USD", color: colors.btc, kind: "line" },
-          { label: "full liquidation", kind: "dot" },
-          { label: "partial", kind: "hollow" },
-          { label: `${events.length} liquidations`, kind: "text" },
-        ],
-      },
+    panels: [pricePanel(markets[0]), pricePanel(markets[1]), insurance, nav, debt],
+    note: [
+      "Prices: the mock Chainlink feeds, updated once per step and held until the next. Each mark is one liquidation, at the price it executed at;",
+      "the marks of one step sit side by side just right of the update (full ones first). Fund, NAV and bad debt: read once the keeper is done with each step;",
+      "bad debt from the ShortfallCovered events, without the minimum keeper rewards topped up. Each of the lower panels has its own scale.",
     ],
   });
 }

@@ -1,6 +1,11 @@
 /**
  * Plain SVG charts, no dependencies: one or more panels stacked over a shared x axis, each with its own y axis, grid,
  * series (line, step line, dots) and legend. Used by the demo's crash chart and the crash-scenario benchmarks.
+ *
+ * The output is annotated for tools and tests: each panel is a `<g class="panel" data-panel="…">` holding its plot
+ * area (`<rect class="plot">`), y tick labels (`<text class="y-tick" data-value="…">`), series (`<g class="series"
+ * data-series="…" data-kind="…" data-points="…">`) and legend (`<g class="legend">`); x tick labels are
+ * `<text class="x-tick" data-value="…">`.
  */
 
 export type Point = readonly [x: number, y: number];
@@ -19,16 +24,33 @@ export type Series = {
   size?: number;
   /** Dots: a pixel offset below the point, per point (e.g. to stack several dots at one x). */
   offsetPx?: (index: number) => number;
-  /** Dots: a tooltip per point. */
+  /** Dots, and the point marks of `showPoints`: a tooltip per point. */
   label?: (index: number) => string;
+  /** Line and step: also mark each data point with a small dot of this radius (`true`: 2), e.g. to show the samples. */
+  showPoints?: boolean | number;
+  /** Identifies the series in the output (`data-series`); default the name. */
+  id?: string;
   /** Leave out of the automatic legend. */
   noLegend?: boolean;
 };
 
 export type LegendEntry = { label: string; color?: string; kind: "line" | "dash" | "dot" | "hollow" | "text" };
 
+/**
+ * Dots that share an x value drawn side by side instead of on top of each other: over all dot series of a panel, in
+ * series order then point order, `gap` pixels apart (default: the dot's diameter plus 2), either centred on the x or
+ * starting just right of it (`align: "start"`, e.g. on a step line that holds its value to the right). Where the
+ * group would be wider than `maxSpan` (in x units), the gap shrinks to fit (the dots overlap but keep distinct x);
+ * a group is shifted to stay inside the plot. The y of each dot is unchanged.
+ */
+export type Spread = { gap?: number; align?: "center" | "start"; maxSpan?: number };
+
 export type Panel = {
   title?: string;
+  /** Identifies the panel in the output (`data-panel`); default the title, else its index. */
+  id?: string;
+  /** Spread the dots of coincident x values horizontally (see `Spread`). */
+  spread?: Spread;
   /** Label of the y axis (units). */
   yLabel: string;
   series: readonly Series[];
@@ -51,6 +73,8 @@ export type Chart = {
   subtitle?: string;
   /** Total width in pixels (default 900). */
   width?: number;
+  /** Left margin in pixels, room for the y tick labels and the y axis label (default 78). */
+  marginLeft?: number;
   xLabel: string;
   xMin?: number;
   xMax?: number;
@@ -87,9 +111,44 @@ export function compact(v: number): string {
   return String(Number(v.toPrecision(3)));
 }
 
+/**
+ * Horizontal pixel offsets, per series and point, that lay the dots of coincident x values side by side (see
+ * `Spread`); 0 for the points of series that are not dots.
+ */
+export function spreadOffsets(series: readonly Series[], spread: Spread, X: (x: number) => number, left: number, right: number): number[][] {
+  const offsets = series.map((s) => s.points.map(() => 0));
+  const groups = new Map<number, { si: number; i: number }[]>();
+  series.forEach((s, si) => {
+    if ((s.kind ?? "line") !== "dots") return;
+    s.points.forEach(([x], i) => {
+      if (!Number.isFinite(x)) return;
+      const g = groups.get(x) ?? [];
+      g.push({ si, i });
+      groups.set(x, g);
+    });
+  });
+  for (const [x, members] of groups) {
+    const n = members.length;
+    const r = Math.max(...members.map(({ si }) => series[si].size ?? 3));
+    let gap = spread.gap ?? 2 * r + 2;
+    if (spread.maxSpan !== undefined && n > 1) {
+      // Room for the centres: the whole group, dots included, within maxSpan of the x (start) or around it (center).
+      const room = Math.abs(X(x + spread.maxSpan) - X(x)) - (spread.align === "start" ? 2 * r + 1 : 2 * r);
+      if ((n - 1) * gap > room) gap = Math.max(room / (n - 1), 0);
+    }
+    const first = spread.align === "start" ? r + 1 : (-(n - 1) * gap) / 2;
+    // Shift the group to stay inside [left + r, right - r] where it fits.
+    const lo = X(x) + first;
+    const hi = lo + (n - 1) * gap;
+    const shift = hi > right - r ? right - r - hi : lo < left + r ? left + r - lo : 0;
+    members.forEach(({ si, i }, k) => (offsets[si][i] = first + k * gap + shift));
+  }
+  return offsets;
+}
+
 export function renderChart(c: Chart): string {
   const W = c.width ?? 900;
-  const m = { l: 78, r: 200, t: c.subtitle ? 76 : 48, gap: 44, b: 48 };
+  const m = { l: c.marginLeft ?? 78, r: 200, t: c.subtitle ? 76 : 48, gap: 44, b: 48 };
   const notes = c.note === undefined ? [] : typeof c.note === "string" ? [c.note] : c.note;
   const plotW = W - m.l - m.r;
   const all = c.panels.flatMap((p) => p.series.flatMap((s) => s.points.map(([x]) => x)));
@@ -102,7 +161,7 @@ export function renderChart(c: Chart): string {
 
   const out: string[] = [];
   let top = m.t;
-  for (const p of c.panels) {
+  for (const [panelIndex, p] of c.panels.entries()) {
     const h = p.height ?? 170;
     const ys = p.series.flatMap((s) => s.points.map(([, y]) => y)).filter((y) => Number.isFinite(y));
     let lo = p.yMin ?? (ys.length ? Math.min(...ys) : 0);
@@ -128,13 +187,14 @@ export function renderChart(c: Chart): string {
     const Y = (y: number) => top + h - ((y - lo) / (hi - lo)) * h;
     const yFmt = p.yFormat ?? compact;
 
+    out.push(`<g class="panel" data-panel="${esc(p.id ?? p.title ?? String(panelIndex))}">`);
     if (p.title) out.push(`<text x="${m.l}" y="${top - 8}" font-size="13" font-weight="bold">${esc(p.title)}</text>`);
-    out.push(`<rect x="${m.l}" y="${top}" width="${plotW}" height="${h}" fill="none" stroke="#bbb"/>`);
+    out.push(`<rect class="plot" x="${m.l}" y="${top}" width="${plotW}" height="${h}" fill="none" stroke="#bbb"/>`);
     for (const t of yTicks) {
       if (t < lo - 1e-9 || t > hi + 1e-9) continue;
       out.push(
         `<line x1="${m.l}" x2="${m.l + plotW}" y1="${f1(Y(t))}" y2="${f1(Y(t))}" stroke="${t === 0 ? "#999" : "#e4e4e4"}"/>` +
-          `<text x="${m.l - 6}" y="${f1(Y(t) + 4)}" text-anchor="end" font-size="11">${esc(yFmt(t))}</text>`,
+          `<text class="y-tick" data-value="${t}" x="${m.l - 6}" y="${f1(Y(t) + 4)}" text-anchor="end" font-size="11">${esc(yFmt(t))}</text>`,
       );
     }
     for (const t of xTicks) {
@@ -145,34 +205,47 @@ export function renderChart(c: Chart): string {
       out.push(`<line x1="${f1(X(mk.x))}" x2="${f1(X(mk.x))}" y1="${top}" y2="${top + h}" stroke="${mk.color ?? "#c33"}" stroke-opacity="0.35" stroke-dasharray="3 3"/>`);
     }
     out.push(
-      `<text x="${m.l - 56}" y="${f1(top + h / 2)}" font-size="11" text-anchor="middle" transform="rotate(-90 ${m.l - 56} ${f1(top + h / 2)})">${esc(p.yLabel)}</text>`,
+      `<text x="22" y="${f1(top + h / 2)}" font-size="11" text-anchor="middle" transform="rotate(-90 22 ${f1(top + h / 2)})">${esc(p.yLabel)}</text>`,
     );
 
-    for (const s of p.series) {
+    const dx = p.spread ? spreadOffsets(p.series, p.spread, X, m.l, m.l + plotW) : undefined;
+    for (const [si, s] of p.series.entries()) {
       const kind = s.kind ?? "line";
+      out.push(`<g class="series" data-series="${esc(s.id ?? s.name)}" data-kind="${kind}" data-points="${s.points.length}">`);
       if (kind === "dots") {
         s.points.forEach(([x, y], i) => {
           const cy = Y(y) + (s.offsetPx?.(i) ?? 0);
           const tip = s.label ? `<title>${esc(s.label(i))}</title>` : "";
-          out.push(`<circle cx="${f1(X(x))}" cy="${f1(cy)}" r="${s.size ?? 3}" fill="${s.hollow ? "white" : s.color}" stroke="${s.color}">${tip}</circle>`);
+          out.push(`<circle cx="${f1(X(x) + (dx?.[si][i] ?? 0))}" cy="${f1(cy)}" r="${s.size ?? 3}" fill="${s.hollow ? "white" : s.color}" stroke="${s.color}">${tip}</circle>`);
         });
+        out.push("</g>");
         continue;
       }
-      if (s.points.length === 0) continue;
-      const pts: string[] = [];
-      s.points.forEach(([x, y], i) => {
-        if (kind === "step" && i > 0) pts.push(`${f1(X(x))},${f1(Y(s.points[i - 1][1]))}`);
-        pts.push(`${f1(X(x))},${f1(Y(y))}`);
-      });
-      out.push(
-        `<polyline points="${pts.join(" ")}" fill="none" stroke="${s.color}" stroke-width="${s.size ?? 2}"${s.dash ? ` stroke-dasharray="6 4"` : ""}><title>${esc(s.name)}</title></polyline>`,
-      );
+      if (s.points.length > 0) {
+        const pts: string[] = [];
+        s.points.forEach(([x, y], i) => {
+          if (kind === "step" && i > 0) pts.push(`${f1(X(x))},${f1(Y(s.points[i - 1][1]))}`);
+          pts.push(`${f1(X(x))},${f1(Y(y))}`);
+        });
+        out.push(
+          `<polyline points="${pts.join(" ")}" fill="none" stroke="${s.color}" stroke-width="${s.size ?? 2}"${s.dash ? ` stroke-dasharray="6 4"` : ""}><title>${esc(s.name)}</title></polyline>`,
+        );
+      }
+      if (s.showPoints) {
+        const r = s.showPoints === true ? 2 : s.showPoints;
+        s.points.forEach(([x, y], i) => {
+          const tip = `<title>${esc(s.label ? s.label(i) : `${s.name}: ${y}`)}</title>`;
+          out.push(`<circle class="point" cx="${f1(X(x))}" cy="${f1(Y(y))}" r="${r}" fill="${s.color}" stroke="${s.color}">${tip}</circle>`);
+        });
+      }
+      out.push("</g>");
     }
 
     const legend: LegendEntry[] = p.legend
       ? [...p.legend]
       : p.series.filter((s) => !s.noLegend).map((s) => ({ label: s.name, color: s.color, kind: s.kind === "dots" ? (s.hollow ? "hollow" : "dot") : s.dash ? "dash" : "line" }));
     const lx = m.l + plotW + 16;
+    out.push(`<g class="legend">`);
     legend.forEach((e, i) => {
       const ly = top + 8 + i * 20;
       const color = e.color ?? "#555";
@@ -181,12 +254,13 @@ export function renderChart(c: Chart): string {
       if (e.kind === "dot" || e.kind === "hollow") out.push(`<circle cx="${lx + 7}" cy="${ly}" r="3" fill="${e.kind === "dot" ? color : "white"}" stroke="${color}"/>`);
       out.push(`<text x="${e.kind === "text" ? lx : lx + 20}" y="${ly + 4}" font-size="12">${esc(e.label)}</text>`);
     });
+    out.push("</g>", "</g>");
     top += h + m.gap;
   }
   const bottom = top - m.gap;
   for (const t of xTicks) {
     if (t < xMin || t > xMax) continue;
-    out.push(`<text x="${f1(X(t))}" y="${bottom + 16}" text-anchor="middle" font-size="11">${esc(xFmt(t))}</text>`);
+    out.push(`<text class="x-tick" data-value="${t}" x="${f1(X(t))}" y="${bottom + 16}" text-anchor="middle" font-size="11">${esc(xFmt(t))}</text>`);
   }
   out.push(`<text x="${m.l + plotW / 2}" y="${bottom + 34}" text-anchor="middle" font-size="12">${esc(c.xLabel)}</text>`);
   const H = bottom + m.b + notes.length * 15;
