@@ -10,6 +10,7 @@ export * from "./calldata.js";
 export * from "./decorator.js";
 export * from "./errors/base.js";
 export * from "./errors/contract.js";
+export * from "./format.js";
 export type { ApprovalMode } from "./internal/approve.js";
 export type { SlippageParameters } from "./internal/slippage.js";
 export type { WalletClient, WriteOptions, WriteResult } from "./internal/write.js";

@@ -1,20 +1,19 @@
 /**
  * Display formatting for the page, pure (no DOM, no I/O) so the end-to-end test formats the lens's values exactly the
- * same way. Every function truncates toward zero (never rounds up a health factor or a balance for display).
+ * same way. Built on the SDK's formatters: every function truncates toward zero (never rounds up a health factor or a
+ * balance for display), groups thousands, and never shows a nonzero value as zero (a tiny one gets the digits it
+ * needs: "0.000042").
  */
+import { type TokenUnits, formatDecimal, formatTokenAmount } from "@tidemark/sdk";
 
 const MAX_UINT256 = 2n ** 256n - 1n;
 
-/** `value` with `decimals` decimals, truncated to `digits` fractional digits, with thousands separators: "3,000.00". */
+/**
+ * `value` with `decimals` decimals, truncated to `digits` fractional digits, with thousands separators: "3,000.00";
+ * more digits only for a nonzero value that would otherwise show as zero.
+ */
 export function formatFixed(value: bigint, decimals: number, digits: number): string {
-  const negative = value < 0n;
-  const abs = negative ? -value : value;
-  const unit = 10n ** BigInt(decimals);
-  const whole = abs / unit;
-  const fraction = (abs % unit).toString().padStart(decimals, "0").slice(0, digits).padEnd(digits, "0");
-  const grouped = whole.toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-  const text = digits > 0 ? `${grouped}.${fraction}` : grouped;
-  return negative && /[1-9]/.test(text) ? `-${text}` : text;
+  return formatDecimal(value, decimals, { fractionDigits: digits });
 }
 
 /** A WAD (18-decimal) value: prices and USD amounts with 2 digits, sizes with 4. */
@@ -33,5 +32,5 @@ export const formatLiquidationPrice = (price: bigint): string =>
 /** A signed WAD fraction per day as a percentage with 4 digits: "0.0012%/day". */
 export const formatRatePerDay = (rate: bigint): string => `${formatFixed(rate * 100n, 18, 4)}%/day`;
 
-/** Token units (e.g. USDC, 6 decimals) with 2 digits. */
-export const formatToken = (amount: bigint, decimals: number): string => formatFixed(amount, decimals, 2);
+/** A collateral token amount (token units) with its decimals and symbol: "1,000.00 USDC", "0.000001 USDC". */
+export const formatToken = (amount: bigint, units: TokenUnits): string => formatTokenAmount(amount, units);

@@ -1,7 +1,8 @@
 /**
  * Tidemark in the browser with @tidemark/sdk and viem, no framework: the markets, a local test account's balances,
- * deposit and open/close forms, and the account's positions with health factor and liquidation price, refreshed at
- * every new block and with the SDK's watchHealth for the margin level.
+ * deposit, withdraw and open/close forms, and the account's positions with health factor and liquidation price,
+ * refreshed at every new block and with the SDK's watchHealth for the margin level. Token amounts show with the
+ * collateral token's decimals and symbol ("1,000.00 USDC"), errors with the SDK's decoded message in the same units.
  *
  * It signs with a local private key (Hardhat's public test account #2 by default) and refuses to sign on any chain but
  * a local development chain: never put a real key into this page.
@@ -12,6 +13,8 @@ import {
   type GetPositionReturnType,
   type HealthLevel,
   type MarketId,
+  TidemarkContractError,
+  type TokenUnits,
   closePosition,
   deposit,
   depositLiquidity,
@@ -22,6 +25,7 @@ import {
   marketId,
   openPosition,
   watchHealth,
+  withdraw,
 } from "@tidemark/sdk";
 import { type Address, type Hash, createClient, defineChain, erc20Abi, http, parseAbi, parseUnits } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
@@ -87,9 +91,16 @@ async function main(): Promise<void> {
     readContract(publicClient, { address: token, abi: erc20Abi, functionName: "decimals" }),
     readContract(publicClient, { address: token, abi: erc20Abi, functionName: "symbol" }),
   ]);
+  /** The collateral token's units: every token amount on the page, and in its errors, reads "1,234.56 USDC". */
+  const tokenUnits: TokenUnits = { symbol: tokenSymbol, decimals };
+  pageUnits = tokenUnits;
+  /** A token amount typed by the user, in token units; refuses what the token cannot represent. */
   const units = (text: string, what: string) => {
-    if (!/^\d+(\.\d+)?$/.test(text.trim())) throw new Error(`${what}: enter a positive number, got "${text}"`);
-    return parseUnits(text.trim(), decimals);
+    const t = text.trim();
+    if (!/^\d+(\.\d+)?$/.test(t)) throw new Error(`${what}: enter a positive number, got "${text}"`);
+    const fraction = t.split(".")[1] ?? "";
+    if (fraction.length > decimals) throw new Error(`${what}: ${tokenSymbol} has ${decimals} decimals, got "${text}"`);
+    return parseUnits(t, decimals);
   };
 
   /* ----------------------------------------------------------------------------------------------- skeleton */
@@ -124,6 +135,13 @@ async function main(): Promise<void> {
     el("label", {}, `Deposit (${tokenSymbol})`, depositAmount),
     el("button", { type: "submit", testid: "deposit-submit" }, "Deposit"),
   );
+  const withdrawAmount = el("input", { testid: "withdraw-amount", inputmode: "decimal", value: "100" });
+  const withdrawForm = el(
+    "form",
+    { testid: "withdraw-form" },
+    el("label", {}, `Withdraw from the free balance (${tokenSymbol})`, withdrawAmount),
+    el("button", { type: "submit", class: "secondary", testid: "withdraw-submit" }, "Withdraw"),
+  );
   const accountSection = el(
     "section",
     {},
@@ -140,17 +158,17 @@ async function main(): Promise<void> {
       {},
       el("dt", {}, "Address"),
       el("dd", {}, el("code", { testid: "account-address" }, account.address)),
-      el("dt", {}, `Wallet (${tokenSymbol})`),
+      el("dt", {}, "Wallet"),
       walletBalance,
-      el("dt", {}, `Free balance in the engine (${tokenSymbol})`),
+      el("dt", {}, "Free balance in the engine"),
       freeBalance,
-      el("dt", {}, `Pool NAV (${tokenSymbol})`),
+      el("dt", {}, "Pool NAV"),
       poolNav,
-      el("dt", {}, `Pool available liquidity (${tokenSymbol})`),
+      el("dt", {}, "Pool available liquidity"),
       poolAvailable,
     ),
     config.mockToken ? el("div", { class: "row" }, mintButton, seedButton, el("span", { class: "muted" }, "local mock token: anyone may mint it")) : "",
-    depositForm,
+    el("div", { class: "row" }, depositForm, withdrawForm),
   );
 
   const tradeMarket = el("select", { testid: "trade-market" });
@@ -170,9 +188,11 @@ async function main(): Promise<void> {
     el("label", { class: "inline" }, tradeDepositFirst, "deposit what the free balance lacks first"),
     el("button", { type: "submit", testid: "trade-submit" }, "Open position"),
   );
+  const tradeSection = el("section", {}, el("h2", {}, "Open a position"), tradeForm);
+  // Progress and errors of every action (deposit, withdraw, trade, close), between the forms and the positions.
   const activity = el("div", { id: "activity", testid: "activity" });
   const errorBox = el("div", { id: "error", testid: "error", role: "alert" });
-  const tradeSection = el("section", {}, el("h2", {}, "Open a position"), tradeForm, activity, errorBox);
+  const activitySection = el("section", {}, el("h2", {}, "Activity"), activity, errorBox);
 
   const positionsBody = el("tbody");
   const noPositions = el("p", { class: "muted", testid: "no-positions" }, "No open position.");
@@ -196,7 +216,7 @@ async function main(): Promise<void> {
     ),
     noPositions,
   );
-  byId("app").append(marketsSection, accountSection, tradeSection, positionsSection);
+  byId("app").append(marketsSection, accountSection, tradeSection, activitySection, positionsSection);
 
   const actionButtons = () => [...document.querySelectorAll<HTMLButtonElement>("button")];
   for (const b of actionButtons()) b.disabled = !canSign;
@@ -263,10 +283,10 @@ async function main(): Promise<void> {
   };
 
   const renderAccount = (free: bigint, held: bigint, pool: GetPoolReturnType) => {
-    walletBalance.textContent = formatToken(held, decimals);
-    freeBalance.textContent = formatToken(free, decimals);
-    poolNav.textContent = formatToken(pool.totalAssets, decimals);
-    poolAvailable.textContent = formatToken(pool.availableLiquidity, decimals);
+    walletBalance.textContent = formatToken(held, tokenUnits);
+    freeBalance.textContent = formatToken(free, tokenUnits);
+    poolNav.textContent = formatToken(pool.totalAssets, tokenUnits);
+    poolAvailable.textContent = formatToken(pool.availableLiquidity, tokenUnits);
   };
 
   /** Everything at one block, so the numbers on screen are consistent with each other. */
@@ -368,6 +388,15 @@ async function main(): Promise<void> {
     });
   });
 
+  withdrawForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    void act("Withdrawing", async () => {
+      // Simulated first: more than the free balance fails with PerpInsufficientFreeBalance in USDC, nothing sent.
+      const r = await withdraw(wallet, { addresses, amount: units(withdrawAmount.value, "Withdraw") });
+      return confirm(r.hash);
+    });
+  });
+
   tradeForm.addEventListener("submit", (event) => {
     event.preventDefault();
     const symbol = tradeMarket.value;
@@ -381,7 +410,7 @@ async function main(): Promise<void> {
       if (tradeDepositFirst.checked) {
         const free = await getFreeBalance(publicClient, { addresses, account: account.address });
         if (collateral > free) {
-          activity.textContent = `Depositing ${formatToken(collateral - free, decimals)} ${tokenSymbol}…`;
+          activity.textContent = `Depositing ${formatToken(collateral - free, tokenUnits)}…`;
           await confirm((await deposit(wallet, { addresses, amount: collateral - free })).hash);
           activity.textContent = `Opening ${symbol} ${side} ${tradeSize.value}…`;
         }
@@ -412,8 +441,17 @@ async function main(): Promise<void> {
   }
 }
 
-/** The SDK's decoded message for contract errors (viem's shortMessage shape), the message otherwise. */
+/** The collateral token's units once the page has read them: errors show token amounts in them. */
+let pageUnits: TokenUnits | undefined;
+
+/**
+ * The SDK's decoded message for contract errors (viem's shortMessage shape), the message otherwise. A decoded error
+ * with token amounts but without units (the SDK could not read them) gets the page's: "1,000.00 USDC", never raw.
+ */
 function errorText(err: unknown): string {
+  if (err instanceof TidemarkContractError) {
+    return (err.units === undefined && err.hasTokenAmounts && pageUnits !== undefined ? err.withContext({ units: pageUnits }) : err).shortMessage;
+  }
   if (err instanceof Error) {
     const short = (err as { shortMessage?: unknown }).shortMessage;
     return typeof short === "string" && short.length > 0 ? short : err.message;

@@ -3,7 +3,9 @@ import type { Address, Hash } from "viem";
 import { depositLiquidityCall } from "../calldata.js";
 import { type ApprovalMode, prepareDeposit } from "../internal/approve.js";
 import { TidemarkError } from "../errors/base.js";
+import { formatTokenAmount } from "../format.js";
 import { collateralTokenOf, readPool } from "../internal/read.js";
+import { tokenUnits } from "../internal/units.js";
 import { type WalletClient, type WriteOptions, type WriteResult, accountOf, addressOf, simulateAndWrite } from "../internal/write.js";
 import type { AddressesParameter } from "../types.js";
 
@@ -34,8 +36,11 @@ export async function depositLiquidity(
   ]);
   // Refuse before approving: the approval would be spent on a deposit the pool cannot take now.
   if (parameters.assets > maxDeposit) {
+    const units = await tokenUnits(client, token).catch(() => undefined);
+    const most = formatTokenAmount(maxDeposit, units, { distinctFrom: parameters.assets });
+    const requested = formatTokenAmount(parameters.assets, units, { distinctFrom: maxDeposit });
     throw new TidemarkError(
-      `The pool accepts at most ${maxDeposit} token units now (0 while a market with open interest has no fresh price); ${parameters.assets} requested`,
+      `The pool accepts at most ${most} now (0 while a market with open interest has no fresh price); ${requested} requested`,
     );
   }
   const { approvalHash, options } = await prepareDeposit(

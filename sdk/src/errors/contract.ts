@@ -3,9 +3,31 @@
  * (`tidemarkErrorsAbi`, generated from the artifacts) becomes a `TidemarkContractError` whose `errorName` narrows
  * `args`; anything else keeps its raw revert data on an `UnknownRevertError`.
  */
-import { type ContractErrorArgs, type ContractErrorName, type Hex, decodeErrorResult, formatUnits, hexToString, isHex, size, trim } from "viem";
+import {
+  type ContractErrorArgs,
+  type ContractErrorName,
+  type Hex,
+  decodeErrorResult,
+  hexToString,
+  isHex,
+  keccak256,
+  size,
+  stringToHex,
+  trim,
+} from "viem";
 
 import { tidemarkErrorsAbi } from "../abi/errors.js";
+import {
+  type TokenUnits,
+  formatDecimal,
+  formatDuration,
+  formatExact,
+  formatPercent,
+  formatTokenAmount,
+  formatUsd,
+  marketBaseSymbol,
+} from "../format.js";
+import type { MarketId } from "../types.js";
 import { TidemarkError } from "./base.js";
 
 type ErrorsAbi = typeof tidemarkErrorsAbi;
@@ -19,6 +41,26 @@ export type DecodedTidemarkError = {
   [N in TidemarkErrorName]: { errorName: N; args: TidemarkErrorArgs<N> };
 }[TidemarkErrorName];
 
+/**
+ * What the message of a decoded error may use beyond the error's own arguments. The SDK's actions fill it in on the
+ * error path (the collateral token's units are read then, once per client and token); every field is optional and a
+ * message without it is still exact.
+ */
+export type ContractErrorContext = {
+  /**
+   * The collateral token's symbol and decimals: its amounts then read "12.34 USDC" (pool shares, which have the same
+   * decimals, "12.34 pool shares"); without them the raw integer, "12340000 raw token units (decimals unknown)".
+   */
+  units?: TokenUnits | undefined;
+  /** The market the call was about: sizes in errors that carry no market id then read in its base asset ("1.5 ETH"). */
+  market?: MarketId | undefined;
+  /**
+   * The token an OpenZeppelin ERC20 error (ERC20InsufficientBalance, ERC20InsufficientAllowance) is about: the
+   * collateral token (default) or the pool's shares (a pool withdrawal on another owner's behalf).
+   */
+  erc20Token?: "collateral" | "poolShares" | undefined;
+};
+
 /** A revert with one of the protocol's custom errors, decoded. */
 export class TidemarkContractError<N extends TidemarkErrorName = TidemarkErrorName> extends TidemarkError {
   override name = "TidemarkContractError";
@@ -26,20 +68,42 @@ export class TidemarkContractError<N extends TidemarkErrorName = TidemarkErrorNa
   readonly args: TidemarkErrorArgs<N>;
   /** The raw revert data. */
   readonly data: Hex;
+  /** What the message was written with (see {@link ContractErrorContext}). */
+  readonly context: ContractErrorContext;
+  /** The collateral token's units the message's token amounts are in; undefined: they are raw token units. */
+  readonly units: TokenUnits | undefined;
 
-  constructor(decoded: { errorName: N; args: TidemarkErrorArgs<N> }, data: Hex, cause?: unknown) {
-    super(`${decoded.errorName}: ${describe(decoded as DecodedTidemarkError)}`, {
+  constructor(decoded: { errorName: N; args: TidemarkErrorArgs<N> }, data: Hex, cause?: unknown, context: ContractErrorContext = {}) {
+    super(`${decoded.errorName}: ${describeTidemarkError(decoded as DecodedTidemarkError, context)}`, {
       cause,
       metaMessages: [`Arguments: ${formatArgs(decoded.args as readonly unknown[])}`],
     });
     this.errorName = decoded.errorName;
     this.args = decoded.args;
     this.data = data;
+    // Only the fields given, so `context` deep-equals what was passed without its undefined entries.
+    this.context = Object.fromEntries(Object.entries(context).filter(([, v]) => v !== undefined)) as ContractErrorContext;
+    this.units = context.units;
   }
 
   /** Narrows to one error name: `if (err.is("PerpSlippage")) err.args[0]`. */
   is<M extends TidemarkErrorName>(name: M): this is TidemarkContractError<M> {
     return (this.errorName as string) === name;
+  }
+
+  /** True when the message carries collateral token (or pool share) amounts, whose reading depends on `units`. */
+  get hasTokenAmounts(): boolean {
+    return hasTokenAmounts({ errorName: this.errorName, args: this.args } as DecodedTidemarkError);
+  }
+
+  /**
+   * The same error (name, arguments, data and cause) with its message rewritten for more context, e.g. the collateral
+   * token's units when the caller knows them: `err.withContext({ units: { symbol: "USDC", decimals: 6 } })`. Fields
+   * not given keep their current value.
+   */
+  withContext(context: ContractErrorContext): TidemarkContractError<N> {
+    const given = Object.fromEntries(Object.entries(context).filter(([, v]) => v !== undefined));
+    return new TidemarkContractError<N>({ errorName: this.errorName, args: this.args }, this.data, this.cause, { ...this.context, ...given });
   }
 }
 
@@ -117,32 +181,31 @@ function isRevert(err: unknown): boolean {
 /**
  * Turns whatever a contract call threw into the SDK's error: a `TidemarkContractError` for a protocol custom error, an
  * `UnknownRevertError` for any other revert (raw data kept), and the original error otherwise (network, wallet
- * rejection, ...). Errors that already are Tidemark errors pass through.
+ * rejection, ...). Errors that already are Tidemark errors pass through. `context` (e.g. the collateral token's
+ * units) goes into a decoded error's message.
  */
-export function toTidemarkError(err: unknown): unknown {
+export function toTidemarkError(err: unknown, context?: ContractErrorContext): unknown {
   if (err instanceof TidemarkError) return err;
   const data = findRevertData(err);
   if (data !== undefined) {
     const decoded = decodeTidemarkRevert(data);
-    if (decoded) return new TidemarkContractError(decoded, data, err);
+    if (decoded) return new TidemarkContractError(decoded, data, err, context);
     return new UnknownRevertError(data, err);
   }
   return isRevert(err) ? new UnknownRevertError(undefined, err) : err;
 }
 
-/** Runs a contract call and rethrows its failure through `toTidemarkError`. */
-export async function withDecodedErrors<T>(call: () => Promise<T>): Promise<T> {
+/** Runs a contract call and rethrows its failure through `toTidemarkError` (with `context`, when given). */
+export async function withDecodedErrors<T>(call: () => Promise<T>, context?: ContractErrorContext): Promise<T> {
   try {
     return await call();
   } catch (err) {
-    throw toTidemarkError(err);
+    throw toTidemarkError(err, context);
   }
 }
 
 /* ------------------------------------------------------------------ messages */
 
-const wad = (x: bigint) => formatUnits(x, 18);
-const pct = (x: bigint) => `${formatUnits(x * 100n, 18)}%`;
 /** A bytes32 market id or parameter name as text ("ETH-USD"), or hex when it is not printable. */
 export function bytes32ToText(x: Hex): string {
   try {
@@ -157,23 +220,145 @@ export function bytes32ToText(x: Hex): string {
 const MAX_DATE_SECONDS = 8_640_000_000_000n;
 /** A unix time as ISO text; the raw number when Date cannot represent it (a broken feed may report any value). */
 const time = (t: bigint) => (t <= MAX_DATE_SECONDS ? new Date(Number(t) * 1000).toISOString() : `unix time ${t}`);
-const hf = (x: bigint) => (x >= 2n ** 255n ? "infinite" : formatUnits(x, 18));
+/** Health factors at or above this are the contracts' "no requirement" value (max uint256): infinite. */
+const INFINITE_HEALTH = 2n ** 255n;
 
 function formatArgs(args: readonly unknown[]): string {
   return `(${args.map((a) => (typeof a === "bigint" ? a.toString() : String(a))).join(", ")})`;
 }
 
-/** A human message for every custom error. Amounts named "token units" are in the collateral token's decimals. */
-function describe(e: DecodedTidemarkError): string {
+/** How the value of a governed parameter reads, by the name the contracts report it under (ConfigLib). */
+type ParameterKind = "rate" | "ratePerDay" | "poolRatio" | "factor" | "usd" | "price" | "seconds" | "base" | "count" | "token";
+const PARAMETER_KINDS: Readonly<Record<string, ParameterKind>> = {
+  takerFeeRate: "rate",
+  liquidationFeeRate: "rate",
+  liquidationPenaltyRate: "rate",
+  reserveFactor: "rate",
+  imr: "rate",
+  mmr: "rate",
+  maxFundingRatePerDay: "ratePerDay",
+  maxLongOpenInterestRatio: "poolRatio",
+  maxShortOpenInterestRatio: "poolRatio",
+  targetHealthFactor: "factor",
+  minKeeperFee: "usd",
+  maxKeeperFee: "usd",
+  minPositionNotional: "usd",
+  fullLiquidationNotional: "usd",
+  minPrice: "price",
+  maxPrice: "price",
+  heartbeat: "seconds",
+  gracePeriod: "seconds",
+  skewScale: "base",
+  impactSkewScale: "base",
+  tierCount: "count",
+  feedDecimals: "count",
+  // A collateral amount that must fit a position's uint128 field (MarketLib.toUint128).
+  uint128: "token",
+};
+
+/** Role ids of the engine's access control, by name. */
+let roleNames: Map<string, string> | undefined;
+function roleName(role: Hex): string {
+  roleNames ??= new Map([
+    [`0x${"00".repeat(32)}`, "DEFAULT_ADMIN_ROLE"],
+    ...["GOVERNOR_ROLE", "GUARDIAN_ROLE"].map((name): [string, string] => [keccak256(stringToHex(name)), name]),
+  ]);
+  return roleNames.get(role.toLowerCase()) ?? role;
+}
+
+/** Errors whose message has collateral token or pool share amounts. */
+const TOKEN_AMOUNT_ERRORS: ReadonlySet<TidemarkErrorName> = new Set<TidemarkErrorName>([
+  "ERC20InsufficientAllowance",
+  "ERC20InsufficientBalance",
+  "ERC4626ExceededMaxDeposit",
+  "ERC4626ExceededMaxMint",
+  "ERC4626ExceededMaxRedeem",
+  "ERC4626ExceededMaxWithdraw",
+  "PerpCollateralDeltaOnClose",
+  "PerpInsufficientCollateral",
+  "PerpInsufficientFreeBalance",
+  "PerpTransferShortfall",
+  "VaultInsufficientBalance",
+  "VaultTransferShortfall",
+]);
+
+function hasTokenAmounts(e: DecodedTidemarkError): boolean {
+  if (e.errorName === "PerpParameterOutOfBounds") return PARAMETER_KINDS[bytes32ToText(e.args[0])] === "token";
+  return TOKEN_AMOUNT_ERRORS.has(e.errorName);
+}
+
+/**
+ * The readable sentence for a decoded error (what follows "ErrorName: " in a TidemarkContractError's message). USD
+ * values and prices read "3,000.00 USD", rates as percentages, durations in seconds, sizes in the market's base asset
+ * where it is known ("1.5000 ETH", otherwise "base units"), collateral token amounts with the token's decimals and
+ * symbol when `context.units` gives them ("12.34 USDC") and as raw token units otherwise. A nonzero value never reads
+ * as zero, and two values the sentence compares never read the same when they differ.
+ */
+export function describeTidemarkError(e: DecodedTidemarkError, context: ContractErrorContext = {}): string {
+  const { units } = context;
+  // Without units, the first raw amount says so; the others in the same sentence are just "raw token units".
+  let rawNoted = false;
+  const raw = (x: bigint, what: string) => {
+    if (rawNoted) return `${x} raw ${what}`;
+    rawNoted = true;
+    return `${x} raw ${what} (decimals unknown)`;
+  };
+  /** A collateral token amount; `other` is what the sentence compares it with. */
+  const tok = (x: bigint, other?: bigint) => (units ? formatTokenAmount(x, units, { distinctFrom: other }) : raw(x, "token units"));
+  /** Pool shares: the pool (ERC-4626 without a decimals offset) has the collateral token's decimals. */
+  const shares = (x: bigint, other?: bigint) =>
+    units ? `${formatDecimal(x, units.decimals, { distinctFrom: other })} pool shares` : raw(x, "pool share units");
+  const erc20 = context.erc20Token === "poolShares" ? shares : tok;
+  const usd = (x: bigint, other?: bigint) => formatUsd(x, { distinctFrom: other });
+  const base = (market: MarketId | undefined = context.market) => (market === undefined ? undefined : marketBaseSymbol(market)) ?? "base units";
+  const size = (x: bigint, other?: bigint) => `${formatDecimal(x, 18, { fractionDigits: 4, distinctFrom: other })} ${base()}`;
+  const hf = (x: bigint, other?: bigint) =>
+    x >= INFINITE_HEALTH ? "infinite" : formatDecimal(x, 18, { fractionDigits: 4, distinctFrom: other !== undefined && other < INFINITE_HEALTH ? other : undefined });
+  const market = (m: Hex) => `Market ${bytes32ToText(m)}`;
+
+  /** A governed parameter's value by its kind; unknown names print the raw integer. */
+  const param = (kind: ParameterKind | undefined, x: bigint, other?: bigint): string => {
+    switch (kind) {
+      case "rate":
+        return formatPercent(x);
+      case "ratePerDay":
+        return `${formatPercent(x)}/day`;
+      case "poolRatio":
+        return `${formatPercent(x)} of the pool's assets`;
+      case "factor":
+        return formatExact(x, 18);
+      case "usd":
+      case "price":
+        return usd(x, other);
+      case "seconds":
+        return formatDuration(x);
+      case "base":
+        return `${formatExact(x, 18)} ${base()}`;
+      case "count":
+        return formatExact(x, 0);
+      case "token":
+        return tok(x, other);
+      default:
+        return x.toString();
+    }
+  };
+  /** A change of a governed parameter: rates move by percentage points. */
+  const step = (kind: ParameterKind | undefined, x: bigint): string => {
+    const points = `${formatExact(x * 100n, 18)} ${x * 100n === 10n ** 18n ? "percentage point" : "percentage points"}`;
+    if (kind === "rate" || kind === "poolRatio") return points;
+    if (kind === "ratePerDay") return `${points} per day`;
+    return param(kind, x);
+  };
+
   switch (e.errorName) {
     case "AccessControlBadConfirmation":
       return "The role renunciation must be confirmed by the account itself.";
     case "AccessControlUnauthorizedAccount":
-      return `Account ${e.args[0]} lacks role ${e.args[1]}.`;
+      return `Account ${e.args[0]} lacks role ${roleName(e.args[1])}.`;
     case "ERC20InsufficientAllowance":
-      return `Allowance of ${e.args[0]} is ${e.args[1]}, ${e.args[2]} needed.`;
+      return `The allowance of spender ${e.args[0]} is ${erc20(e.args[1], e.args[2])}; ${erc20(e.args[2], e.args[1])} needed (approve it first).`;
     case "ERC20InsufficientBalance":
-      return `Balance of ${e.args[0]} is ${e.args[1]}, ${e.args[2]} needed.`;
+      return `The balance of ${e.args[0]} is ${erc20(e.args[1], e.args[2])}; ${erc20(e.args[2], e.args[1])} needed.`;
     case "ERC20InvalidApprover":
       return `Invalid approver ${e.args[0]}.`;
     case "ERC20InvalidReceiver":
@@ -183,75 +368,94 @@ function describe(e: DecodedTidemarkError): string {
     case "ERC20InvalidSpender":
       return `Invalid spender ${e.args[0]}.`;
     case "ERC4626ExceededMaxDeposit":
-      return `Deposit of ${e.args[1]} token units exceeds the pool's current maximum of ${e.args[2]} (0 while a market's price is not fresh).`;
+      return `A deposit of ${tok(e.args[1], e.args[2])} exceeds the pool's current maximum of ${tok(e.args[2], e.args[1])} (0 while a market's price is not fresh).`;
     case "ERC4626ExceededMaxMint":
-      return `Mint of ${e.args[1]} shares exceeds the pool's current maximum of ${e.args[2]}.`;
+      return `Minting ${shares(e.args[1], e.args[2])} exceeds the pool's current maximum of ${shares(e.args[2], e.args[1])}.`;
     case "ERC4626ExceededMaxRedeem":
-      return `Redeeming ${e.args[1]} shares exceeds the maximum of ${e.args[2]} (limited by the reserve and fresh prices).`;
+      return `Redeeming ${shares(e.args[1], e.args[2])} exceeds the maximum of ${shares(e.args[2], e.args[1])} (limited by the reserve and fresh prices).`;
     case "ERC4626ExceededMaxWithdraw":
-      return `Withdrawing ${e.args[1]} token units exceeds the maximum of ${e.args[2]} (limited by the reserve and fresh prices).`;
+      return `Withdrawing ${tok(e.args[1], e.args[2])} exceeds the maximum of ${tok(e.args[2], e.args[1])} (limited by the reserve and fresh prices).`;
     case "LensNoPrice":
-      return `Market ${bytes32ToText(e.args[0])} has no usable oracle price.`;
+      return `${market(e.args[0])} has no usable oracle price.`;
     case "OracleGracePeriod":
-      return `Market ${bytes32ToText(e.args[0])}: the sequencer restarted recently; opening waits until ${time(e.args[1])}.`;
+      return `${market(e.args[0])}: the sequencer restarted recently; opening waits until ${time(e.args[1])}.`;
     case "OracleInvalidAnswer":
-      return `Market ${bytes32ToText(e.args[0])}: the feed answered ${e.args[1]}, which is not a valid price.`;
-    case "OracleOutOfBounds":
-      return `Market ${bytes32ToText(e.args[0])}: price ${wad(e.args[1])} is outside the accepted range ${wad(e.args[2])}..${wad(e.args[3])}.`;
+      return `${market(e.args[0])}: the feed answered ${e.args[1]} (in the feed's own decimals), which is not a valid price.`;
+    case "OracleOutOfBounds": {
+      const [, price, min, max] = e.args;
+      const bound = price < min ? min : max; // the bound it is compared with
+      return `${market(e.args[0])}: the price ${usd(price, bound)} is outside the accepted range ${usd(min, price < min ? price : undefined)} to ${usd(max, price < min ? undefined : price)}.`;
+    }
     case "OracleSequencerDown":
-      return `Market ${bytes32ToText(e.args[0])}: the L2 sequencer is down.`;
+      return `${market(e.args[0])}: the L2 sequencer is down.`;
     case "OracleStale":
-      return `Market ${bytes32ToText(e.args[0])}: the price from ${time(e.args[1])} is older than the ${e.args[2]} s heartbeat.`;
+      return `${market(e.args[0])}: the price from ${time(e.args[1])} is older than the heartbeat of ${formatDuration(e.args[2])}.`;
     case "PerpAssetMismatch":
       return `Vault ${e.args[0]} holds asset ${e.args[1]}, not the engine's collateral token.`;
     case "PerpCollateralDeltaOnClose":
-      return `A close cannot move collateral (collateral delta ${e.args[0]}); the collateral returns to the free balance.`;
+      return `A close cannot move collateral (collateral delta ${tok(e.args[0])}); the collateral returns to the free balance.`;
     case "PerpHealthWorsened":
-      return `This decrease would lower the health factor from ${hf(e.args[0])} to ${hf(e.args[1])} while below 1.`;
+      return `This decrease would lower the health factor from ${hf(e.args[0], e.args[1])} to ${hf(e.args[1], e.args[0])} while below 1.`;
     case "PerpInsufficientCollateral":
-      return `The position holds ${e.args[0]} token units of collateral; ${e.args[1]} requested.`;
+      return `The position holds ${tok(e.args[0], e.args[1])} of collateral; ${tok(e.args[1], e.args[0])} requested.`;
     case "PerpInsufficientFreeBalance":
-      return `Free balance of ${e.args[0]} is ${e.args[1]} token units; ${e.args[2]} needed.`;
-    case "PerpInsufficientMargin":
-      return `Market ${bytes32ToText(e.args[1])}: equity ${wad(e.args[2])} USD would be below the required margin of ${wad(e.args[3])} USD.`;
+      return `The free balance of ${e.args[0]} is ${tok(e.args[1], e.args[2])}; ${tok(e.args[2], e.args[1])} needed.`;
+    case "PerpInsufficientMargin": {
+      const [, m, equity, required] = e.args;
+      if (required === 0n && equity < 0n) {
+        // TradeLib: the fee, funding and realised loss alone exceed the collateral; `equity` is what would be left.
+        return `${market(m)}: the fee, funding and realised loss would exceed the position's collateral, leaving ${usd(equity)}.`;
+      }
+      return `${market(m)}: the equity of ${usd(equity, required)} would be below the required margin of ${usd(required, equity)}.`;
+    }
     case "PerpInvalidTier":
       return `Margin tier ${e.args[0]} is invalid (floors must rise from 0, rates must not fall, MMR < IMR, within bounds).`;
     case "PerpLengthMismatch":
-      return `Batch has ${e.args[0]} accounts but ${e.args[1]} markets.`;
+      return `The batch has ${e.args[0]} accounts but ${e.args[1]} markets.`;
     case "PerpLiquidationCostTooHigh":
-      return `Liquidation cost rate ${pct(e.args[0])} leaves no room under the target maintenance rate ${pct(e.args[1])}.`;
+      return `The liquidation cost rate of ${formatPercent(e.args[0])} leaves no room under the target maintenance rate of ${formatPercent(e.args[1])}.`;
     case "PerpMarketAlreadyListed":
-      return `Market ${bytes32ToText(e.args[0])} is already listed.`;
+      return `${market(e.args[0])} is already listed.`;
     case "PerpMarketPaused":
-      return `Market ${bytes32ToText(e.args[0])} is paused for opening and increasing.`;
+      return `${market(e.args[0])} is paused for opening and increasing.`;
     case "PerpNoPosition":
       return `${e.args[0]} has no position on ${bytes32ToText(e.args[1])} (already closed or liquidated).`;
     case "PerpNothingLiquidated":
       return "No position in the batch was liquidatable.";
     case "PerpOpenInterestCapExceeded":
-      return `Market ${bytes32ToText(e.args[0])}: ${e.args[1] ? "long" : "short"} open interest would reach ${wad(e.args[2])} USD, above the cap of ${wad(e.args[3])} USD.`;
-    case "PerpParameterOutOfBounds":
-      return `${bytes32ToText(e.args[0])} = ${e.args[1]} is outside ${e.args[2]}..${e.args[3]}.`;
-    case "PerpParameterStepTooLarge":
-      return `${bytes32ToText(e.args[0])} may move by at most ${e.args[3]} per change (from ${e.args[1]} to ${e.args[2]} requested).`;
+      return `${market(e.args[0])}: ${e.args[1] ? "long" : "short"} open interest would reach ${usd(e.args[2], e.args[3])}, above the cap of ${usd(e.args[3], e.args[2])}.`;
+    case "PerpParameterOutOfBounds": {
+      const [name, value, min, max] = e.args;
+      const text = bytes32ToText(name);
+      const kind = PARAMETER_KINDS[text];
+      if (kind === "token") return `A collateral amount of ${tok(value, max)} is more than a position can hold (${tok(max, value)}).`;
+      const low = value < min;
+      return `${text} = ${param(kind, value, low ? min : max)} is outside the accepted range ${param(kind, min, low ? value : undefined)} to ${param(kind, max, low ? undefined : value)}.`;
+    }
+    case "PerpParameterStepTooLarge": {
+      const [name, current, proposed, maxStep] = e.args;
+      const text = bytes32ToText(name);
+      const kind = PARAMETER_KINDS[text];
+      return `${text} may move by at most ${step(kind, maxStep)} per change (from ${param(kind, current, proposed)} to ${param(kind, proposed, current)} requested).`;
+    }
     case "PerpParameterUnchanged":
       return "The new value equals the current one.";
     case "PerpPositionFlip":
-      return `A size delta of ${wad(e.args[1])} would flip the position of ${wad(e.args[0])}; close it first.`;
+      return `A size delta of ${size(e.args[1])} would flip the position of ${size(e.args[0])}; close it first.`;
     case "PerpPositionHealthy":
       return `${e.args[0]} on ${bytes32ToText(e.args[1])} is healthy (health factor ${hf(e.args[2])}); it cannot be liquidated.`;
     case "PerpPositionTooLarge":
-      return `Size ${wad(e.args[0])} exceeds the maximum of ${wad(e.args[1])}.`;
+      return `The size of ${size(e.args[0], e.args[1])} exceeds the maximum of ${size(e.args[1], e.args[0])}.`;
     case "PerpPositionTooSmall":
-      return `Notional ${wad(e.args[0])} USD is below the market minimum of ${wad(e.args[1])} USD.`;
+      return `The notional of ${usd(e.args[0], e.args[1])} is below the market minimum of ${usd(e.args[1], e.args[0])}.`;
     case "PerpRateChangeTooSoon":
       return `${bytes32ToText(e.args[0])} changed less than a day ago; it may change again from ${time(e.args[1])}.`;
     case "PerpSlippage":
-      return `The fill price ${wad(e.args[0])} is worse than the acceptable price ${wad(e.args[1])}.`;
+      return `The fill price ${usd(e.args[0], e.args[1])} is worse than the acceptable price ${usd(e.args[1], e.args[0])}.`;
     case "PerpTransferShortfall":
-      return `The token transferred ${e.args[1]} units instead of ${e.args[0]} (fee-on-transfer tokens are not supported).`;
+      return `The token transferred ${tok(e.args[1], e.args[0])} instead of ${tok(e.args[0], e.args[1])} (fee-on-transfer tokens are not supported).`;
     case "PerpUnknownMarket":
-      return `Market ${bytes32ToText(e.args[0])} is not listed.`;
+      return `${market(e.args[0])} is not listed.`;
     case "PerpUnsupportedTokenDecimals":
       return `A collateral token with ${e.args[0]} decimals is not supported (at most 18).`;
     case "PerpZeroAddress":
@@ -265,7 +469,7 @@ function describe(e: DecodedTidemarkError): string {
     case "VaultEngineAlreadyBound":
       return `The vault is already bound to engine ${e.args[0]}.`;
     case "VaultInsufficientBalance":
-      return `The vault holds ${e.args[0]} token units; ${e.args[1]} required.`;
+      return `The vault holds ${tok(e.args[0], e.args[1])}; ${tok(e.args[1], e.args[0])} required.`;
     case "VaultInvalidEngine":
       return `${e.args[0]} is not a valid engine for this vault.`;
     case "VaultOnlyDeployer":
@@ -273,7 +477,7 @@ function describe(e: DecodedTidemarkError): string {
     case "VaultOnlyEngine":
       return `Only the engine may call this (caller ${e.args[0]}).`;
     case "VaultTransferShortfall":
-      return `The token delivered ${e.args[1]} units to the pool instead of ${e.args[0]} (fee-on-transfer and rebasing tokens are not supported).`;
+      return `The token delivered ${tok(e.args[1], e.args[0])} to the pool instead of ${tok(e.args[0], e.args[1])} (fee-on-transfer and rebasing tokens are not supported).`;
     default: {
       // A new custom error added to the contracts without a message here fails type-checking (exhaustive switch).
       const unreachable: never = e;

@@ -5,6 +5,8 @@ import { readContract } from "viem/actions";
 import { approveCall } from "../calldata.js";
 import { TidemarkError } from "../errors/base.js";
 import { withDecodedErrors } from "../errors/contract.js";
+import { formatTokenAmount } from "../format.js";
+import { tokenUnits } from "./units.js";
 import { type WalletClient, type WriteOptions, accountOf, addressOf, simulateAndWrite, waitForSuccess } from "./write.js";
 
 /** How a deposit action approves the spender when the allowance is short: the exact amount (default) or unlimited. */
@@ -32,7 +34,13 @@ export async function prepareDeposit(
       readContract(client, { address: token, abi: erc20Abi, functionName: "allowance", args: [owner, spender] }),
     ]),
   );
-  if (balance < amount) throw new TidemarkError(`Insufficient token balance: ${owner} holds ${balance} token units, ${amount} needed`);
+  if (balance < amount) {
+    // The token's symbol and decimals only on this error path; without them the raw figures say so.
+    const units = await tokenUnits(client, token).catch(() => undefined);
+    const have = formatTokenAmount(balance, units, { distinctFrom: amount });
+    const need = formatTokenAmount(amount, units, { distinctFrom: balance });
+    throw new TidemarkError(`Insufficient token balance: ${owner} holds ${have}, ${need} needed`);
+  }
   if (allowance >= amount) return { approvalHash: undefined, options };
   const approval = approveCall({ token, spender, amount: mode === "max" ? 2n ** 256n - 1n : amount });
   const { hash } = await simulateAndWrite(client, approval, { ...options, gas: undefined });

@@ -5,11 +5,14 @@ import { readContract } from "viem/actions";
 import { tidemarkEngineAbi } from "../abi/engine.js";
 import { tidemarkLensAbi } from "../abi/lens.js";
 import { liquidityPoolAbi } from "../abi/pool.js";
-import { withDecodedErrors } from "../errors/contract.js";
+import { withDecodedErrorsAndUnits } from "./units.js";
 import type { RiskContext } from "../math/types.js";
 import type { MarketId, TidemarkAddresses } from "../types.js";
 
-/** Reads one view of a contract, typed by its ABI, pinned to `blockNumber` when given, with reverts decoded. */
+/**
+ * Reads one view of a contract, typed by its ABI, pinned to `blockNumber` when given, with reverts decoded (token
+ * amounts in the collateral token's units, read on the error path).
+ */
 export type ViewReader<A extends Abi> = <const F extends ContractFunctionName<A, "view" | "pure">>(
   client: Client,
   addresses: TidemarkAddresses,
@@ -26,7 +29,7 @@ function viewReader<const A extends Abi>(abi: A, addressOf: (addresses: Tidemark
     args: ContractFunctionArgs<A, "view" | "pure", F>,
     blockNumber?: BlockNumber,
   ) =>
-    withDecodedErrors(() =>
+    withDecodedErrorsAndUnits(client, addresses, () =>
       readContract(client, { address: addressOf(addresses), abi, functionName, args, blockNumber } as never),
     ) as Promise<ContractFunctionReturnType<A, "view" | "pure", F>>;
 }

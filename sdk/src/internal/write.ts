@@ -1,9 +1,11 @@
 /** Simulate-then-send, shared by the write actions. Internal: not part of the package's exports. */
-import type { Account, Address, Chain, Client, Hash, Transport } from "viem";
+import type { Account, Address, Chain, Client, Hash, Hex, Transport } from "viem";
 import { simulateContract, waitForTransactionReceipt, writeContract } from "viem/actions";
 
 import { InvalidParameterError, TidemarkError } from "../errors/base.js";
-import { withDecodedErrors } from "../errors/contract.js";
+import type { ContractErrorContext } from "../errors/contract.js";
+import type { TidemarkAddresses } from "../types.js";
+import { withDecodedErrorsAndUnits } from "./units.js";
 
 /** Transaction options every write action accepts, passed to viem. */
 export type WriteOptions = {
@@ -28,17 +30,41 @@ export function accountOf(client: WalletClient, options: WriteOptions): Account 
 
 export const addressOf = (account: Account | Address): Address => (typeof account === "string" ? account : account.address);
 
+type ContractCall = { address: Address; abi: readonly unknown[]; functionName: string; args: readonly unknown[] };
+
+/**
+ * What a failing `call` can tell its decoded error without any RPC: the market it was about (its `bytes32 market`
+ * argument) and, for a pool withdrawal, that OpenZeppelin ERC20 errors are about the pool's shares.
+ */
+function callContext(call: ContractCall, addresses: TidemarkAddresses | undefined): ContractErrorContext {
+  const fn = call.abi.find(
+    (item): item is { type: "function"; name: string; inputs: readonly { name?: string; type: string }[] } =>
+      (item as { type?: unknown }).type === "function" &&
+      (item as { name?: unknown }).name === call.functionName &&
+      (item as { inputs?: readonly unknown[] }).inputs?.length === call.args.length,
+  );
+  const at = fn?.inputs.findIndex((input) => input.name === "market" && input.type === "bytes32") ?? -1;
+  const market = at >= 0 ? (call.args[at] as Hex) : undefined;
+  const pool = addresses?.pool !== undefined && call.address.toLowerCase() === addresses.pool.toLowerCase();
+  const withdrawing = call.functionName === "withdraw" || call.functionName === "redeem";
+  return { market, erc20Token: pool && withdrawing ? "poolShares" : undefined };
+}
+
 /**
  * Simulates `call` from the signer (a revert throws the decoded TidemarkContractError and nothing is sent), then sends
- * exactly the simulated request.
+ * exactly the simulated request. With `options.addresses` (every action passes its parameters), a decoded error whose
+ * message has token amounts gets the collateral token's symbol and decimals, read then (cached per client and token);
+ * a failure of that lookup leaves the error as it is.
  */
 export async function simulateAndWrite<R>(
   client: WalletClient,
-  call: { address: Address; abi: readonly unknown[]; functionName: string; args: readonly unknown[] },
-  options: WriteOptions,
+  call: ContractCall,
+  options: WriteOptions & { addresses?: TidemarkAddresses | undefined },
 ): Promise<WriteResult<R>> {
   const account = accountOf(client, options);
-  const { request, result } = (await withDecodedErrors(() =>
+  const { addresses } = options;
+  const context = callContext(call, addresses);
+  const { request, result } = (await withDecodedErrorsAndUnits(client, addresses, () =>
     simulateContract(client, {
       ...call,
       account,
@@ -47,9 +73,15 @@ export async function simulateAndWrite<R>(
       maxPriorityFeePerGas: options.maxPriorityFeePerGas,
       nonce: options.nonce,
     } as never),
+    context,
   )) as { request: unknown; result: R };
   // A client without a chain sends to whatever chain its transport serves (viem otherwise refuses: `chain: null`).
-  const hash = await withDecodedErrors(() => writeContract(client, { ...(request as object), chain: client.chain ?? null } as never));
+  const hash = await withDecodedErrorsAndUnits(
+    client,
+    addresses,
+    () => writeContract(client, { ...(request as object), chain: client.chain ?? null } as never),
+    context,
+  );
   return { hash, result };
 }
 

@@ -654,8 +654,10 @@ describe("SDK actions", function () {
       const nonce = await publicClient.getTransactionCount({ address: account });
       const err = await caughtError(() => deposit(fresh, { addresses, amount: tokens + 1n }));
       expect(err).to.be.instanceOf(TidemarkError);
+      // One raw unit apart: both figures with all 6 decimals, so they do not read the same.
+      const six = (x: bigint) => `${(x / 10n ** 6n).toLocaleString("en-US")}.${(x % 10n ** 6n).toString().padStart(6, "0")}`;
       expect((err as TidemarkError).shortMessage).to.equal(
-        `Insufficient token balance: ${account} holds ${tokens} token units, ${tokens + 1n} needed`,
+        `Insufficient token balance: ${account} holds ${six(tokens)} USDC, ${six(tokens + 1n)} USDC needed`,
       );
       expect(await publicClient.getTransactionCount({ address: account })).to.equal(nonce);
       expect(await p.token.allowance(account, addresses.engine)).to.equal(0n);
@@ -879,7 +881,7 @@ describe("SDK actions", function () {
       const nonce = await publicClient.getTransactionCount({ address: account });
       const err = await caughtError(() => depositLiquidity(fresh, { addresses, assets: usd(100) }));
       expect(err).to.be.instanceOf(TidemarkError);
-      expect((err as TidemarkError).shortMessage).to.match(/^The pool accepts at most 0 token units now/);
+      expect((err as TidemarkError).shortMessage).to.match(/^The pool accepts at most 0\.00 USDC now .*; 100\.00 USDC requested$/);
       expect(await publicClient.getTransactionCount({ address: account })).to.equal(nonce);
       expect(await p.token.allowance(account, addresses.pool)).to.equal(0n);
     });

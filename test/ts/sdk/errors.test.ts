@@ -7,6 +7,7 @@ import { expect } from "chai";
 import { network } from "hardhat";
 import {
   type Address,
+  type EIP1193RequestFn,
   type Hex,
   ContractFunctionExecutionError,
   ContractFunctionRevertedError,
@@ -14,11 +15,14 @@ import {
   UserRejectedRequestError,
   concat,
   createPublicClient,
+  createWalletClient,
   custom,
   encodeAbiParameters,
   encodeErrorResult,
   numberToHex,
   size,
+  keccak256,
+  stringToHex,
   toFunctionSelector,
 } from "viem";
 import { hardhat } from "viem/chains";
@@ -27,12 +31,23 @@ import {
   InvalidParameterError,
   TidemarkContractError,
   TidemarkError,
+  type TokenUnits,
   UnknownRevertError,
   decodeTidemarkRevert,
+  deposit,
+  describeTidemarkError,
+  formatDecimal,
+  formatDuration,
+  formatPercent,
+  formatTokenAmount,
+  formatUsd,
   getFreeBalance,
   insuranceFundAbi,
   liquidityPoolAbi,
+  marketBaseSymbol,
   marketId,
+  modifyPosition,
+  openPosition,
   tidemarkEngineAbi,
   tidemarkErrorsAbi,
   tidemarkLensAbi,
@@ -40,7 +55,7 @@ import {
   withDecodedErrors,
   withdraw,
 } from "../../../sdk/src/index.js";
-import { deployProtocol, usd } from "../helpers/fixture.js";
+import { deployProtocol, deployProtocolOn, usd, wad } from "../helpers/fixture.js";
 import { type Protocol, addr, sdkClients } from "./helpers.js";
 
 const conn = await network.create();
@@ -100,6 +115,29 @@ async function caught(fn: () => Promise<unknown>): Promise<unknown> {
   }
   throw new Error("expected a failure");
 }
+
+
+/** A decoded error of `name` with `args`, as a viem call would have thrown it, with `context`. */
+function contractError(name: string, args: readonly unknown[], context?: Parameters<typeof toTidemarkError>[1]): TidemarkContractError {
+  const data = encodeErrorResult({ abi: tidemarkErrorsAbi, errorName: name, args } as never);
+  const err = toTidemarkError(viemRevert(data), context);
+  expect(err, name).to.be.instanceOf(TidemarkContractError);
+  return err as TidemarkContractError;
+}
+
+/** The numbers a message prints after its error name (addresses removed), as text: "1,234.56", "-0.000042", "1000000". */
+const figures = (message: string) =>
+  message
+    .replace(/^\w+: /, "")
+    .replace(/0x[0-9a-fA-F]+/g, "")
+    .match(/-?\d[\d,]*(?:\.\d+)?/g) ?? [];
+
+const keccak = (text: string) => keccak256(stringToHex(text));
+const USDC: TokenUnits = { symbol: "USDC", decimals: 6 };
+const DAI: TokenUnits = { symbol: "DAI", decimals: 18 };
+const SOMEONE = addr(`0x${"01".repeat(20)}`);
+const SYMBOL = toFunctionSelector("symbol()");
+const DECIMALS = toFunctionSelector("decimals()");
 
 describe("SDK errors", function () {
   describe("every custom error", function () {
@@ -174,7 +212,7 @@ describe("SDK errors", function () {
       } else {
         expect.fail("is(PerpSlippage) must hold");
       }
-      expect(err.shortMessage).to.equal("PerpSlippage: The fill price 3001 is worse than the acceptable price 3000.");
+      expect(err.shortMessage).to.equal("PerpSlippage: The fill price 3,001.00 USD is worse than the acceptable price 3,000.00 USD.");
     });
   });
 
@@ -286,6 +324,341 @@ describe("SDK errors", function () {
     });
   });
 
+  describe("readable figures", function () {
+    it("the formatting helpers: separators, 2 digits, never 0 for a nonzero value, exact percentages, seconds", function () {
+      expect(formatUsd(3_000n * 10n ** 18n)).to.equal("3,000.00 USD");
+      expect(formatUsd(1_234_567_891n * 10n ** 16n)).to.equal("12,345,678.91 USD");
+      expect(formatUsd(42n * 10n ** 12n)).to.equal("0.000042 USD");
+      expect(formatUsd(1n)).to.equal("0.000000000000000001 USD");
+      expect(formatUsd(-6_998_499n * 10n ** 12n)).to.equal("-6.99 USD"); // truncated toward zero
+      expect(formatUsd(-42n * 10n ** 12n)).to.equal("-0.000042 USD");
+      expect(formatUsd(0n)).to.equal("0.00 USD");
+      expect(formatTokenAmount(12_340_000n, USDC)).to.equal("12.34 USDC");
+      expect(formatTokenAmount(1n, USDC)).to.equal("0.000001 USDC");
+      expect(formatTokenAmount(1_000_000_000_000n, USDC)).to.equal("1,000,000.00 USDC");
+      expect(formatTokenAmount(12_340_000n)).to.equal("12340000 raw token units (decimals unknown)");
+      expect(formatTokenAmount(7n, { symbol: "WHOLE", decimals: 0 })).to.equal("7 WHOLE");
+      expect(formatDecimal(1_500_000n, 6, { fractionDigits: 4 })).to.equal("1.5000");
+      expect(formatDecimal(421n, 7, { significantDigits: 3 })).to.equal("0.0000421");
+      // Compared values that read the same at the usual precision get the digits that tell them apart, both alike.
+      expect(formatUsd(30n * 10n ** 18n, { distinctFrom: 30n * 10n ** 18n + 1n })).to.equal("30.000000000000000000 USD");
+      expect(formatUsd(30n * 10n ** 18n + 1n, { distinctFrom: 30n * 10n ** 18n })).to.equal("30.000000000000000001 USD");
+      expect(formatUsd(3_000_001n * 10n ** 15n, { distinctFrom: 3_000n * 10n ** 18n })).to.equal("3,000.001 USD");
+      expect(formatUsd(3_001n * 10n ** 18n, { distinctFrom: 3_000n * 10n ** 18n })).to.equal("3,001.00 USD"); // already distinct
+      expect(formatPercent(5n * 10n ** 14n)).to.equal("0.05%");
+      expect(formatPercent(25n * 10n ** 13n)).to.equal("0.025%"); // exact: a rate is never truncated
+      expect(formatPercent(10n * 10n ** 18n)).to.equal("1,000%");
+      expect(formatDuration(1n)).to.equal("1 second");
+      expect(formatDuration(45n)).to.equal("45 seconds");
+      expect(formatDuration(3_600n)).to.equal("3,600 seconds (1 h)");
+      expect(formatDuration(90_061n)).to.equal("90,061 seconds (1 d 1 h)");
+      expect(marketBaseSymbol(ETH_ID)).to.equal("ETH");
+      expect(marketBaseSymbol(marketId("wstETH/USD"))).to.equal("wstETH");
+      expect(marketBaseSymbol(marketId("INDEX"))).to.equal(undefined);
+      expect(marketBaseSymbol(`0x${"ff".repeat(32)}`)).to.equal(undefined);
+    });
+
+    it("a tiny nonzero requirement is not printed as 0 USD", function () {
+      for (const required of [1n, 999n, 42n * 10n ** 12n, 9n * 10n ** 15n]) {
+        const t = contractError("PerpInsufficientMargin", [SOMEONE, ETH_ID, 0n, required]);
+        const [, shown] = figures(t.shortMessage);
+        expect(shown, t.shortMessage).to.match(/[1-9]/);
+        expect(t.shortMessage).to.not.match(/required margin of 0(\.0+)? USD/);
+        expect(BigInt(shown.replace(".", "").replace(/^0+/, "")) > 0n, t.shortMessage).to.equal(true);
+      }
+      expect(contractError("PerpInsufficientMargin", [SOMEONE, ETH_ID, 0n, 42n * 10n ** 12n]).shortMessage).to.equal(
+        "PerpInsufficientMargin: Market ETH-USD: the equity of 0.00 USD would be below the required margin of 0.000042 USD.",
+      );
+      expect(contractError("PerpInsufficientMargin", [SOMEONE, ETH_ID, 6_998_499n * 10n ** 12n, 30n * 10n ** 18n]).shortMessage).to.equal(
+        "PerpInsufficientMargin: Market ETH-USD: the equity of 6.99 USD would be below the required margin of 30.00 USD.",
+      );
+      // The engine's other use: the fee and loss exceed the collateral, `required` 0.
+      expect(contractError("PerpInsufficientMargin", [SOMEONE, ETH_ID, -5n * 10n ** 18n, 0n]).shortMessage).to.equal(
+        "PerpInsufficientMargin: Market ETH-USD: the fee, funding and realised loss would exceed the position's collateral, leaving -5.00 USD.",
+      );
+    });
+
+    // Every message that compares two values ("have X, need Y"), with the kind of value it prints.
+    // `args(a, b)` builds the arguments so that the message prints a first and b second.
+    const COMPARED: { name: string; args: (a: bigint, b: bigint) => unknown[]; tokens?: boolean }[] = [
+      { name: "PerpInsufficientMargin", args: (a, b) => [SOMEONE, ETH_ID, a, b] },
+      { name: "PerpSlippage", args: (a, b) => [a, b] },
+      { name: "PerpPositionTooSmall", args: (a, b) => [a, b] },
+      { name: "PerpOpenInterestCapExceeded", args: (a, b) => [ETH_ID, true, a, b] },
+      { name: "PerpHealthWorsened", args: (a, b) => [a, b] },
+      { name: "PerpPositionTooLarge", args: (a, b) => [a, b] },
+      { name: "PerpParameterStepTooLarge", args: (a, b) => [stringToHex("minPositionNotional", { size: 32 }), a, b, 1n] },
+      { name: "PerpInsufficientFreeBalance", args: (a, b) => [SOMEONE, a, b], tokens: true },
+      { name: "PerpInsufficientCollateral", args: (a, b) => [a, b], tokens: true },
+      { name: "PerpTransferShortfall", args: (a, b) => [b, a], tokens: true }, // "transferred <received> instead of <expected>"
+      { name: "VaultInsufficientBalance", args: (a, b) => [a, b], tokens: true },
+      { name: "VaultTransferShortfall", args: (a, b) => [b, a], tokens: true },
+      { name: "ERC20InsufficientBalance", args: (a, b) => [SOMEONE, a, b], tokens: true },
+      { name: "ERC20InsufficientAllowance", args: (a, b) => [SOMEONE, a, b], tokens: true },
+      { name: "ERC4626ExceededMaxDeposit", args: (a, b) => [SOMEONE, a, b], tokens: true },
+      { name: "ERC4626ExceededMaxWithdraw", args: (a, b) => [SOMEONE, a, b], tokens: true },
+      { name: "ERC4626ExceededMaxRedeem", args: (a, b) => [SOMEONE, a, b], tokens: true },
+    ];
+
+    it("two values a message compares print differently whenever they differ, and a nonzero one never as 0", function () {
+      const bases = [0n, 1n, 999n, 42n * 10n ** 12n, 1_000_000n, 12_345_678n, 30n * 10n ** 18n, 3_000n * 10n ** 18n, 10n ** 30n];
+      const deltas = [1n, 7n, 10n ** 6n, 10n ** 12n, 10n ** 15n, 10n ** 16n];
+      let checked = 0;
+      for (const c of COMPARED) {
+        for (const context of c.tokens ? [{ units: USDC }, { units: DAI }, {}] : [{}]) {
+          for (const b of bases) {
+            for (const d of deltas) {
+              for (const [x, y] of [[b + d, b], [b, b + d]]) {
+                const t = contractError(c.name, c.args(x, y), context);
+                // The step comes first in PerpParameterStepTooLarge; the compared values are the next two.
+                const shown = figures(t.shortMessage).slice(c.name === "PerpParameterStepTooLarge" ? 1 : 0);
+                expect(shown.length, t.shortMessage).to.be.at.least(2);
+                expect(shown[0], t.shortMessage).to.not.equal(shown[1]);
+                if (x !== 0n) expect(shown[0], `${t.shortMessage} (${x})`).to.match(/[1-9]/);
+                if (y !== 0n) expect(shown[1], `${t.shortMessage} (${y})`).to.match(/[1-9]/);
+                checked++;
+              }
+            }
+          }
+        }
+      }
+      expect(checked).to.be.greaterThan(1_000);
+      // Equal values read equal (the digits are not made up).
+      const same = contractError("PerpSlippage", [3_000n * 10n ** 18n, 3_000n * 10n ** 18n]);
+      expect(figures(same.shortMessage)).to.deep.equal(["3,000.00", "3,000.00"]);
+      expect(contractError("PerpSlippage", [3_000n * 10n ** 18n + 10n ** 15n, 3_000n * 10n ** 18n]).shortMessage).to.equal(
+        "PerpSlippage: The fill price 3,000.001 USD is worse than the acceptable price 3,000.000 USD.",
+      );
+      expect(contractError("PerpInsufficientFreeBalance", [SOMEONE, 12_345_678n, 12_345_679n], { units: USDC }).shortMessage).to.equal(
+        `PerpInsufficientFreeBalance: The free balance of ${SOMEONE} is 12.345678 USDC; 12.345679 USDC needed.`,
+      );
+    });
+
+    it("token amounts carry the token's decimals and symbol when the units are known, the raw figure said to be raw otherwise", function () {
+      const withUsdc = contractError("PerpInsufficientFreeBalance", [SOMEONE, 12_340_000n, 20_000_000n], { units: USDC });
+      expect(withUsdc.shortMessage).to.equal(`PerpInsufficientFreeBalance: The free balance of ${SOMEONE} is 12.34 USDC; 20.00 USDC needed.`);
+      expect(withUsdc.units).to.deep.equal(USDC);
+      const withDai = contractError("PerpInsufficientFreeBalance", [SOMEONE, 12_340_000n, 20n * 10n ** 18n], { units: DAI });
+      expect(withDai.shortMessage).to.equal(`PerpInsufficientFreeBalance: The free balance of ${SOMEONE} is 0.000000000012 DAI; 20.00 DAI needed.`);
+      const raw = contractError("PerpInsufficientFreeBalance", [SOMEONE, 12_340_000n, 20_000_000n]);
+      expect(raw.units).to.equal(undefined);
+      expect(raw.shortMessage).to.equal(
+        `PerpInsufficientFreeBalance: The free balance of ${SOMEONE} is 12340000 raw token units (decimals unknown); 20000000 raw token units needed.`,
+      );
+      // Pool shares have the pool's (the collateral token's) decimals; ERC20 errors of a pool withdrawal are in shares.
+      expect(contractError("ERC4626ExceededMaxRedeem", [SOMEONE, 5_000_000n, 0n], { units: USDC }).shortMessage).to.equal(
+        "ERC4626ExceededMaxRedeem: Redeeming 5.00 pool shares exceeds the maximum of 0.00 pool shares (limited by the reserve and fresh prices).",
+      );
+      expect(contractError("ERC20InsufficientAllowance", [SOMEONE, 0n, 5_000_000n], { units: USDC, erc20Token: "poolShares" }).shortMessage).to.contain(
+        "is 0.00 pool shares; 5.00 pool shares needed",
+      );
+      expect(contractError("ERC20InsufficientAllowance", [SOMEONE, 0n, 5_000_000n], { units: USDC }).shortMessage).to.contain("is 0.00 USDC; 5.00 USDC needed");
+
+      // Every error: the ones with token amounts read in the units when known and say "raw" otherwise; the others do
+      // not depend on them.
+      let withTokens = 0;
+      for (const e of ERRORS) {
+        const args = samplesOf(e, false);
+        if (e.name === "PerpParameterOutOfBounds") args[0] = stringToHex("uint128", { size: 32 });
+        const known = contractError(e.name, args, { units: USDC });
+        const unknown = contractError(e.name, args);
+        expect(known.hasTokenAmounts, e.name).to.equal(unknown.hasTokenAmounts);
+        if (known.hasTokenAmounts) {
+          withTokens++;
+          expect(known.shortMessage, e.name).to.match(/ (USDC|pool shares)\b/);
+          expect(known.shortMessage, e.name).to.not.match(/\braw\b|token units/);
+          expect(unknown.shortMessage, e.name).to.match(/raw (token|pool share) units \(decimals unknown\)/);
+          expect(unknown.shortMessage, e.name).to.not.contain("USDC");
+        } else {
+          expect(known.shortMessage, e.name).to.equal(unknown.shortMessage);
+          expect(unknown.shortMessage, e.name).to.not.match(/\braw\b|token units/);
+        }
+      }
+      expect(withTokens).to.equal(13);
+    });
+
+    it("rates read as percentages, durations in seconds, prices in USD and sizes in the market's base asset", function () {
+      const name = (x: string) => stringToHex(x, { size: 32 });
+      expect(contractError("PerpParameterOutOfBounds", [name("takerFeeRate"), 2n * 10n ** 16n, 0n, 10n ** 16n]).shortMessage).to.equal(
+        "PerpParameterOutOfBounds: takerFeeRate = 2% is outside the accepted range 0% to 1%.",
+      );
+      expect(contractError("PerpParameterOutOfBounds", [name("heartbeat"), 30n, 60n, 172_800n]).shortMessage).to.equal(
+        "PerpParameterOutOfBounds: heartbeat = 30 seconds is outside the accepted range 60 seconds (1 min) to 172,800 seconds (2 d).",
+      );
+      expect(contractError("PerpParameterStepTooLarge", [name("takerFeeRate"), 5n * 10n ** 14n, 5n * 10n ** 15n, 10n ** 15n]).shortMessage).to.equal(
+        "PerpParameterStepTooLarge: takerFeeRate may move by at most 0.1 percentage points per change (from 0.05% to 0.5% requested).",
+      );
+      expect(contractError("OracleStale", [ETH_ID, 1_700_000_000n, 3_600n]).shortMessage).to.equal(
+        "OracleStale: Market ETH-USD: the price from 2023-11-14T22:13:20.000Z is older than the heartbeat of 3,600 seconds (1 h).",
+      );
+      expect(contractError("OracleOutOfBounds", [ETH_ID, 5n * 10n ** 17n, 10n ** 18n, 10n ** 24n]).shortMessage).to.equal(
+        "OracleOutOfBounds: Market ETH-USD: the price 0.50 USD is outside the accepted range 1.00 USD to 1,000,000.00 USD.",
+      );
+      expect(contractError("PerpLiquidationCostTooHigh", [3n * 10n ** 15n, 25n * 10n ** 14n]).shortMessage).to.equal(
+        "PerpLiquidationCostTooHigh: The liquidation cost rate of 0.3% leaves no room under the target maintenance rate of 0.25%.",
+      );
+      // Sizes: the error carries no market; the call's market (context) names the base asset.
+      const flip = [wad(1), -wad(2)];
+      expect(contractError("PerpPositionFlip", flip).shortMessage).to.equal(
+        "PerpPositionFlip: A size delta of -2.0000 base units would flip the position of 1.0000 base units; close it first.",
+      );
+      expect(contractError("PerpPositionFlip", flip, { market: ETH_ID }).shortMessage).to.equal(
+        "PerpPositionFlip: A size delta of -2.0000 ETH would flip the position of 1.0000 ETH; close it first.",
+      );
+      expect(contractError("AccessControlUnauthorizedAccount", [SOMEONE, keccak("GOVERNOR_ROLE")]).shortMessage).to.equal(
+        `AccessControlUnauthorizedAccount: Account ${SOMEONE} lacks role GOVERNOR_ROLE.`,
+      );
+    });
+
+    it("withContext rewrites the message and keeps the name, arguments, data and cause", function () {
+      const t = contractError("PerpInsufficientCollateral", [5_000_000n, 7_500_000n], { market: ETH_ID });
+      const u = t.withContext({ units: USDC });
+      expect(u).to.be.instanceOf(TidemarkContractError);
+      expect(u).to.not.equal(t);
+      expect([u.errorName, u.args, u.data, u.cause, u.metaMessages]).to.deep.equal([t.errorName, t.args, t.data, t.cause, t.metaMessages]);
+      expect(u.is("PerpInsufficientCollateral")).to.equal(true);
+      expect(u.context).to.deep.equal({ market: ETH_ID, units: USDC });
+      expect(u.shortMessage).to.equal("PerpInsufficientCollateral: The position holds 5.00 USDC of collateral; 7.50 USDC requested.");
+      expect(t.shortMessage).to.equal(
+        "PerpInsufficientCollateral: The position holds 5000000 raw token units (decimals unknown) of collateral; 7500000 raw token units requested.",
+      );
+      const decoded = decodeTidemarkRevert(t.data)!;
+      expect(`${t.errorName}: ${describeTidemarkError(decoded, { units: USDC })}`).to.equal(u.shortMessage);
+    });
+  });
+
+  describe("the collateral token's units on a real revert", function () {
+    /** A wallet client over the in-process network that records eth_call targets and selectors; `hang` never answers. */
+    function recordingWallet(account: Address, hang?: (to: string, data: string) => boolean) {
+      const calls: { to: string; selector: string }[] = [];
+      const request = (async (args: { method: string; params?: unknown }) => {
+        if (args.method === "eth_call") {
+          const { to, data } = (args.params as [{ to: string; data?: string; input?: string }])[0];
+          const input = data ?? (args.params as [{ input?: string }])[0].input ?? "0x";
+          calls.push({ to: to.toLowerCase(), selector: input.slice(0, 10) });
+          if (hang?.(to.toLowerCase(), input)) return new Promise(() => undefined);
+        }
+        return conn.provider.request(args as never);
+      }) as EIP1193RequestFn;
+      const client = createWalletClient({ chain: hardhat, transport: custom({ request }, { retryCount: 0 }), account, pollingInterval: 20, cacheTime: 0 });
+      return { client, calls };
+    }
+
+    it("a withdrawal above the free balance reads in USDC with 6 decimals, from addresses or the engine", async function () {
+      const p = await networkHelpers.loadFixture(protocolFixture);
+      const { addresses, wallets } = await sdkClients(conn, p as Protocol);
+      await deposit(wallets.alice, { addresses, amount: usd("12.345678") });
+      const alice = addr(p.alice.address);
+      for (const a of [addresses, { ...addresses, collateralToken: undefined }]) {
+        const err = await caught(() => withdraw(wallets.alice, { addresses: a, amount: usd("12.345679") }));
+        expect(err).to.be.instanceOf(TidemarkContractError);
+        const t = err as TidemarkContractError;
+        expect(t.errorName).to.equal("PerpInsufficientFreeBalance");
+        expect(t.args).to.deep.equal([alice, usd("12.345678"), usd("12.345679")]);
+        expect(t.units).to.deep.equal({ symbol: "USDC", decimals: 6 });
+        expect(t.shortMessage).to.equal(`PerpInsufficientFreeBalance: The free balance of ${alice} is 12.345678 USDC; 12.345679 USDC needed.`);
+        expect(t.walk((e) => e instanceof ContractFunctionRevertedError)).to.be.instanceOf(ContractFunctionRevertedError);
+      }
+      const big = (await caught(() => withdraw(wallets.alice, { addresses, amount: usd(1_000) }))) as TidemarkContractError;
+      expect(big.shortMessage).to.equal(`PerpInsufficientFreeBalance: The free balance of ${alice} is 12.34 USDC; 1,000.00 USDC needed.`);
+    });
+
+    async function daiFixture() {
+      const token = await conn.ethers.deployContract("MockERC20", ["Dai Stablecoin", "DAI", 18]);
+      return deployProtocolOn(conn.ethers, token);
+    }
+
+    it("a collateral token with 18 decimals reads in its own decimals and symbol", async function () {
+      const p = await networkHelpers.loadFixture(daiFixture);
+      const { addresses, wallets } = await sdkClients(conn, p as unknown as Protocol);
+      await (p.token as unknown as { mint: (to: string, amount: bigint) => Promise<unknown> }).mint(p.bob.address, 20n * 10n ** 18n);
+      await deposit(wallets.bob, { addresses, amount: 125n * 10n ** 17n });
+      const err = (await caught(() => withdraw(wallets.bob, { addresses, amount: 125n * 10n ** 17n + 1n }))) as TidemarkContractError;
+      expect(err.units).to.deep.equal({ symbol: "DAI", decimals: 18 });
+      expect(err.shortMessage).to.equal(
+        `PerpInsufficientFreeBalance: The free balance of ${p.bob.address} is 12.500000000000000000 DAI; 12.500000000000000001 DAI needed.`,
+      );
+    });
+
+    it("reads symbol and decimals once per client and token, only for errors with token amounts, never on success", async function () {
+      const p = await networkHelpers.loadFixture(protocolFixture);
+      const { addresses } = await sdkClients(conn, p as Protocol);
+      const token = addresses.collateralToken!.toLowerCase();
+      const { client, calls } = recordingWallet(addr(p.alice.address));
+      const unitReads = () => calls.filter((c) => c.to === token && (c.selector === SYMBOL || c.selector === DECIMALS)).length;
+
+      await deposit(client, { addresses, amount: usd(100) });
+      await withdraw(client, { addresses, amount: usd(1) });
+      expect(unitReads(), "successful writes").to.equal(0);
+      // An error without token amounts: nothing read.
+      const margin = (await caught(() =>
+        openPosition(client, { addresses, market: ETH_ID, side: "long", size: wad(1), collateral: usd(10), slippageBps: 50n }),
+      )) as TidemarkContractError;
+      expect(margin.errorName).to.equal("PerpInsufficientMargin");
+      expect(margin.units).to.equal(undefined);
+      expect(unitReads(), "an error without token amounts").to.equal(0);
+
+      for (let i = 0; i < 3; i++) {
+        const err = (await caught(() => withdraw(client, { addresses, amount: usd(1_000) }))) as TidemarkContractError;
+        expect(err.shortMessage).to.contain("99.00 USDC; 1,000.00 USDC needed");
+      }
+      expect(unitReads(), "three failures, one lookup").to.equal(2);
+      // Another client: its own lookup.
+      const other = recordingWallet(addr(p.alice.address));
+      await caught(() => withdraw(other.client, { addresses, amount: usd(1_000) }));
+      expect(other.calls.filter((c) => c.to === token && (c.selector === SYMBOL || c.selector === DECIMALS))).to.have.length(2);
+    });
+
+    it("the call's market names the base asset of sizes in an error that carries none", async function () {
+      const p = await networkHelpers.loadFixture(protocolFixture);
+      const { addresses, wallets } = await sdkClients(conn, p as Protocol);
+      await deposit(wallets.alice, { addresses, amount: usd(300) });
+      await openPosition(wallets.alice, { addresses, market: ETH_ID, side: "long", size: wad(1), collateral: usd(300), slippageBps: 50n });
+      const err = (await caught(() =>
+        modifyPosition(wallets.alice, { addresses, market: ETH_ID, sizeDelta: -wad(2), collateralDelta: 0n, acceptablePrice: 0n }),
+      )) as TidemarkContractError;
+      expect(err.errorName).to.equal("PerpPositionFlip");
+      expect(err.shortMessage).to.equal("PerpPositionFlip: A size delta of -2.0000 ETH would flip the position of 1.0000 ETH; close it first.");
+    });
+
+    it("a failing or hanging units lookup never hides the original error", async function () {
+      this.timeout(60_000);
+      const p = await networkHelpers.loadFixture(protocolFixture);
+      const { addresses, wallets, publicClient } = await sdkClients(conn, p as Protocol);
+      const bob = addr(p.bob.address);
+      const expected = `PerpInsufficientFreeBalance: The free balance of ${bob} is 0 raw token units (decimals unknown); 1000000 raw token units needed.`;
+
+      // The "token" is an account without code: symbol() and decimals() fail.
+      const nonce = await publicClient.getTransactionCount({ address: bob });
+      const noCode = (await caught(() => withdraw(wallets.bob, { addresses: { ...addresses, collateralToken: addr(p.carol.address) }, amount: usd(1) }))) as TidemarkContractError;
+      expect(noCode).to.be.instanceOf(TidemarkContractError);
+      expect(noCode.errorName).to.equal("PerpInsufficientFreeBalance");
+      expect(noCode.units).to.equal(undefined);
+      expect(noCode.shortMessage).to.equal(expected);
+      expect(noCode.walk((e) => e instanceof ContractFunctionRevertedError)).to.be.instanceOf(ContractFunctionRevertedError);
+      // A token whose symbol() reverts.
+      const reverting = addr(`0x${"c3".repeat(20)}`);
+      await setCode(reverting, revertingCode(errorString("no symbol")));
+      const bad = (await caught(() => withdraw(wallets.bob, { addresses: { ...addresses, collateralToken: reverting }, amount: usd(1) }))) as TidemarkContractError;
+      expect(bad.shortMessage).to.equal(expected);
+      expect(await publicClient.getTransactionCount({ address: bob })).to.equal(nonce);
+
+      // The token never answers: the error still comes, after the lookup's time limit, without units.
+      const token = addresses.collateralToken!.toLowerCase();
+      let hanging = true;
+      const { client } = recordingWallet(bob, (to, data) => hanging && to === token && (data.startsWith(SYMBOL) || data.startsWith(DECIMALS)));
+      const started = Date.now();
+      const hung = (await caught(() => withdraw(client, { addresses, amount: usd(1) }))) as TidemarkContractError;
+      expect(hung).to.be.instanceOf(TidemarkContractError);
+      expect(hung.shortMessage).to.equal(expected);
+      expect(Date.now() - started).to.be.below(15_000);
+      // The timed-out lookup is not cached: once the token answers, the next error has its units.
+      hanging = false;
+      const later = (await caught(() => withdraw(client, { addresses, amount: usd(1) }))) as TidemarkContractError;
+      expect(later.shortMessage).to.equal(`PerpInsufficientFreeBalance: The free balance of ${bob} is 0.00 USDC; 1.00 USDC needed.`);
+    });
+  });
+
   describe("a real protocol revert", function () {
     it("decodes with its arguments and walk() reaches viem's cause", async function () {
       const p = await networkHelpers.loadFixture(protocolFixture);
@@ -295,7 +668,9 @@ describe("SDK errors", function () {
       const t = err as TidemarkContractError;
       expect(t.errorName).to.equal("PerpInsufficientFreeBalance");
       expect(t.args).to.deep.equal([p.bob.address, 0n, usd(1)]);
-      expect(t.shortMessage).to.equal(`PerpInsufficientFreeBalance: Free balance of ${p.bob.address} is 0 token units; 1000000 needed.`);
+      // The SDK read the collateral token's symbol and decimals on the error path.
+      expect(t.units).to.deep.equal({ symbol: "USDC", decimals: 6 });
+      expect(t.shortMessage).to.equal(`PerpInsufficientFreeBalance: The free balance of ${p.bob.address} is 0.00 USDC; 1.00 USDC needed.`);
       expect(t.message.split("\n").slice(0, 2)).to.deep.equal([t.shortMessage, `Arguments: (${p.bob.address}, 0, 1000000)`]);
 
       expect(t.walk((e) => e === t)).to.equal(t);

@@ -1,9 +1,9 @@
 /**
  * The web example (examples/web) end to end: the page built with Vite and served by scripts/web.ts, `hardhat node` in
  * a child process with the TidemarkLocal Ignition module deployed on it, and Debian's Chromium driven headless with
- * playwright-core. The page lists the markets, mints test USDC, seeds the pool, deposits, shows the decoded error of
- * an under-margined open, opens 1 ETH long with 300 USDC and shows the health factor and liquidation price the lens
- * reports at the same block.
+ * playwright-core. The page lists the markets, mints test USDC, seeds the pool, deposits, shows the decoded errors of a
+ * withdrawal above the free balance (in USDC, with its decimals) and of an under-margined open (in USD), opens 1 ETH
+ * long with 300 USDC and shows the health factor and liquidation price the lens reports at the same block.
  *
  * Chromium: $CHROMIUM_PATH, else /usr/bin/chromium (Debian's `apt-get install chromium`); `.ci/run` installs it.
  */
@@ -125,15 +125,36 @@ describe("Web example in Chromium against hardhat node", function () {
     expect(await byTestId("no-positions").isVisible()).to.equal(true);
   });
 
-  it("mints test USDC, seeds the pool and deposits", async function () {
+  it("mints test USDC, seeds the pool and deposits, every token amount with its symbol", async function () {
     expect(await act(() => byTestId("mint").click())).to.equal("done");
-    await textOf("wallet-balance", (t) => t === "10,000.00", "wallet balance after the mint");
+    await textOf("wallet-balance", (t) => t === "10,000.00 USDC", "wallet balance after the mint");
     expect(await act(() => byTestId("seed-pool").click())).to.equal("done");
-    await textOf("pool-nav", (t) => t === "1,000,000.00", "pool NAV after seeding");
+    await textOf("pool-nav", (t) => t === "1,000,000.00 USDC", "pool NAV after seeding");
     await byTestId("deposit-amount").fill("300");
     expect(await act(() => byTestId("deposit-submit").click())).to.equal("done");
-    await textOf("free-balance", (t) => t === "300.00", "free balance after the deposit");
-    await textOf("wallet-balance", (t) => t === "9,700.00", "wallet balance after the deposit");
+    await textOf("free-balance", (t) => t === "300.00 USDC", "free balance after the deposit");
+    await textOf("wallet-balance", (t) => t === "9,700.00 USDC", "wallet balance after the deposit");
+  });
+
+  it("shows a withdrawal above the free balance as the SDK's decoded error in USDC with its decimals", async function () {
+    const account = (await byTestId("account-address").textContent())!;
+    await byTestId("withdraw-amount").fill("1000");
+    expect(await act(() => byTestId("withdraw-submit").click())).to.equal("failed");
+    expect(await byTestId("error").getAttribute("data-error-name")).to.equal("PerpInsufficientFreeBalance");
+    expect(await byTestId("error").textContent()).to.equal(
+      `PerpInsufficientFreeBalance: The free balance of ${account} is 300.00 USDC; 1,000.00 USDC needed.`,
+    );
+    // One token unit more than the free balance: both amounts with all 6 decimals, so they do not read the same.
+    await byTestId("withdraw-amount").fill("300.000001");
+    expect(await act(() => byTestId("withdraw-submit").click())).to.equal("failed");
+    expect(await byTestId("error").textContent()).to.equal(
+      `PerpInsufficientFreeBalance: The free balance of ${account} is 300.000000 USDC; 300.000001 USDC needed.`,
+    );
+    // More decimals than the token has: refused by the page before any call.
+    await byTestId("withdraw-amount").fill("1.0000001");
+    expect(await act(() => byTestId("withdraw-submit").click())).to.equal("failed");
+    expect(await byTestId("error").textContent()).to.equal('Withdraw: USDC has 6 decimals, got "1.0000001"');
+    await textOf("free-balance", (t) => t === "300.00 USDC", "free balance after the refused withdrawals");
   });
 
   it("shows the SDK's decoded error when the collateral is too small", async function () {
@@ -144,8 +165,12 @@ describe("Web example in Chromium against hardhat node", function () {
     await byTestId("trade-slippage").fill("50");
     expect(await act(() => byTestId("trade-submit").click())).to.equal("failed");
     expect(await byTestId("error").getAttribute("data-error-name")).to.equal("PerpInsufficientMargin");
-    const text = await byTestId("error").textContent();
-    expect(text).to.match(/^PerpInsufficientMargin: Market ETH-USD: equity [\d.]+ USD would be below the required margin of [\d.]+ USD\.$/);
+    const text = (await byTestId("error").textContent())!;
+    // WAD USD values: 2 digits with separators (the 1 % initial margin of about 3,000 USD of notional).
+    const m = /^PerpInsufficientMargin: Market ETH-USD: the equity of ([\d,]+\.\d{2,}) USD would be below the required margin of ([\d,]+\.\d{2,}) USD\.$/.exec(text);
+    expect(m, text).to.not.equal(null);
+    expect(m![1]).to.not.equal(m![2]);
+    expect(Number(m![2].replace(/,/g, ""))).to.be.within(29, 32);
     expect(await byTestId("no-positions").isVisible()).to.equal(true);
   });
 
@@ -156,7 +181,7 @@ describe("Web example in Chromium against hardhat node", function () {
     await textOf("position-ETH-USD-size", (t) => t === "1.0000", "position size");
     await textOf("position-ETH-USD-level", (t) => t === "healthy", "watchHealth level");
     expect(await byTestId("position-ETH-USD-side").textContent()).to.equal("long");
-    await textOf("free-balance", (t) => t === "0.00", "free balance after the open");
+    await textOf("free-balance", (t) => t === "0.00 USDC", "free balance after the open");
 
     // Compare with the lens at the block the page read.
     const account = (await byTestId("account-address").textContent())!;
@@ -179,7 +204,9 @@ describe("Web example in Chromium against hardhat node", function () {
     expect(await act(() => byTestId("position-ETH-USD-close").click())).to.equal("done");
     await page.locator('[data-testid="no-positions"]:visible').waitFor({ timeout: 30_000 });
     // 300 less the opening and closing taker fees (5 bp of 3,000 USD each) and the price impact.
-    const free = Number((await textOf("free-balance", (t) => t !== "0.00", "free balance after the close")).replace(/,/g, ""));
+    const freeText = await textOf("free-balance", (t) => t !== "0.00 USDC", "free balance after the close");
+    expect(freeText).to.match(/^[\d,]+\.\d{2} USDC$/);
+    const free = Number(freeText.replace(/,/g, "").replace(" USDC", ""));
     expect(free).to.be.within(296, 300);
     expect(await byTestId("market-ETH-USD-oi-long").textContent()).to.equal("0.0000 ETH");
     expect(pageErrors, pageErrors.join("\n")).to.deep.equal([]);
