@@ -6,15 +6,17 @@
  */
 import { parseArgs } from "node:util";
 
-import { ConfigError, OPTIONS, type OptionName, loadConfig } from "./config.ts";
+import { ConfigError, OPTIONS, type OptionName, loadConfig, rangeOf } from "./config.ts";
 import { createLogger } from "./log.ts";
 import { SignerError, loadSigner } from "./signer.ts";
 
 function help(): string {
-  const rows = Object.values(OPTIONS).map((o) => {
+  const rows = (Object.keys(OPTIONS) as OptionName[]).map((name) => {
+    const o = OPTIONS[name];
     const flag = o.flag === "dry-run" ? "--dry-run" : `--${o.flag} <value>`;
-    const dflt = o.default === undefined ? "" : ` (default ${o.default})`;
-    return `  ${flag.padEnd(28)} ${o.env.padEnd(38)} ${o.help}${dflt}`;
+    const range = rangeOf(name);
+    const notes = [range ? `${range.min} to ${range.max} ${range.unit}` : undefined, o.default === undefined ? undefined : `default ${o.default}`].filter(Boolean);
+    return `  ${flag.padEnd(28)} ${o.env.padEnd(38)} ${o.help}${notes.length ? ` (${notes.join(", ")})` : ""}`;
   });
   return [
     "Tidemark keeper: finds every position with health factor below 1 and liquidates it for the keeper reward.",
@@ -32,6 +34,8 @@ function help(): string {
     "  TIDEMARK_KEEPER_KEYSTORE_PASSWORD      its password",
     "",
     "Endpoints: http://<metrics-host>:<metrics-port>/metrics (Prometheus) and /healthz (200 ok, 503 with reasons).",
+    "An RPC endpoint that cannot be read, at start or later, is retried (--rpc-retry-initial doubling up to --rpc-retry-max)",
+    "with one warning per failed attempt; /healthz answers 503 meanwhile. The keeper does not exit because of it.",
   ].join("\n");
 }
 
@@ -44,8 +48,12 @@ async function main(argv: string[]): Promise<number> {
   }
   let values: Record<string, string | boolean | undefined>;
   try {
-    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
+    ({ values } = parseArgs({ args: joinDashValues(argv, options, byFlag), options, strict: true, allowPositionals: false }));
   } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`${err.message}\n`);
+      return 2;
+    }
     process.stderr.write(`${(err as Error).message}\nRun with --help for the options.\n`);
     return 2;
   }
@@ -80,6 +88,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     // Loaded here, not at the top: --help and configuration errors need none of the keeper's dependencies.
     const { startKeeper } = await import("./keeper.ts");
+    // Resolves once /metrics and /healthz listen; the chain is reached (and retried) in the background.
     keeper = await startKeeper(config, account, log);
   } catch (err) {
     log.fatal({ err: (err as Error).message }, "keeper could not start");
@@ -92,9 +101,48 @@ async function main(argv: string[]): Promise<number> {
   };
   process.once("SIGINT", () => shutdown("SIGINT"));
   process.once("SIGTERM", () => shutdown("SIGTERM"));
-  await keeper.stopped;
+  const { error } = await keeper.stopped;
+  if (error !== null) {
+    // Only what retrying cannot fix ends up here (an unreadable or foreign index file, a contract that is not the
+    // engine); an unreachable RPC endpoint is retried for as long as it takes.
+    log.fatal({ err: error.message }, "keeper could not start");
+    log.flush();
+    return 1;
+  }
   log.flush();
   return 0;
+}
+
+class UsageError extends Error {}
+
+/**
+ * parseArgs refuses `--polling-interval -5` (a value starting with a dash looks like an option), so a value that
+ * follows a string option and is not itself one of the flags is joined to it (`--polling-interval=-5`) and then
+ * validated like any other, with the option's range in the message. A string option with no value left is reported
+ * with what it accepts.
+ */
+function joinDashValues(argv: string[], options: Record<string, { type: "string" | "boolean" }>, byFlag: Map<string, OptionName>): string[] {
+  const out: string[] = [];
+  const isFlag = (arg: string) => arg === "--" || (arg.startsWith("--") && arg.slice(2).split("=")[0] in options) || /^-[a-zA-Z]$/.test(arg);
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const flag = arg.startsWith("--") && !arg.includes("=") ? arg.slice(2) : undefined;
+    if (flag === undefined || options[flag]?.type !== "string") {
+      out.push(arg);
+      continue;
+    }
+    const next = argv[i + 1];
+    if (next === undefined || isFlag(next)) {
+      const name = byFlag.get(flag);
+      const range = name === undefined ? undefined : rangeOf(name);
+      const accepts = range ? `a whole number from ${range.min} to ${range.max} (${range.unit})` : name === undefined ? "a file name" : OPTIONS[name].help;
+      throw new UsageError(`${arg} needs a value: ${accepts}. Run with --help for the options.`);
+    }
+    out.push(next.startsWith("-") ? `${arg}=${next}` : arg);
+    if (!next.startsWith("-")) out.push(next);
+    i++;
+  }
+  return out;
 }
 
 process.on("unhandledRejection", (reason) => {

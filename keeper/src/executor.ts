@@ -23,7 +23,7 @@ import {
   type PublicClient,
   type TransactionReceipt,
   type WalletClient,
-  formatGwei,
+  formatEther,
   formatUnits,
   isAddressEqual,
   keccak256,
@@ -40,9 +40,10 @@ import {
 } from "@tidemark/sdk";
 
 import type { Logger } from "./log.ts";
-import type { KeeperMetrics } from "./metrics.ts";
+import type { KeeperMetrics, LiquidationOutcome } from "./metrics.ts";
 import { type NonceManager, createNonceManager, isNonceError } from "./nonce.ts";
 import { type Candidate, type PositionKey, positionKey } from "./types.ts";
+import { ethAmount, gweiAmount, tokenAmount, usdAmount } from "./units.ts";
 
 export type ExecutorOptions = {
   publicClient: PublicClient;
@@ -65,6 +66,8 @@ export type ExecutorOptions = {
   dryRun: boolean;
   /** 10 ** (18 - token decimals): token units to WAD USD. */
   tokenScale: bigint;
+  /** The collateral token's symbol, for amounts in logs ("12.34 USDC"). */
+  tokenSymbol: string;
   /** WAD USD per 1e18 wei of the gas token. Read at most once per block, and only when a batch needs it. */
   nativeUsdPrice: () => Promise<bigint>;
   log: Logger;
@@ -122,7 +125,10 @@ type Evaluation =
       data: Hex;
       gasEstimate: bigint;
       fees: Fees;
+      /** WAD USD: the rewards counted minus the worst-case gas cost. */
       profit: bigint;
+      /** Token units: the rewards counted (the smallest `liquidated` of the batch). */
+      reward: bigint;
       liquidated: bigint;
       dropped: number;
     };
@@ -135,7 +141,6 @@ const NOTHING_LIQUIDATABLE: ReadonlySet<string> = new Set(["PerpNothingLiquidate
 
 const min = (a: bigint, b: bigint) => (a < b ? a : b);
 const max = (a: bigint, b: bigint) => (a > b ? a : b);
-const usd = (x: bigint) => formatUnits(x, 18);
 
 /** The error's name (the custom error's for protocol reverts) and a one-line message, for structured logs. */
 export function describeError(err: unknown): { errorName: string; error: string } {
@@ -164,6 +169,14 @@ export function createExecutor(o: ExecutorOptions): Executor {
   const now = o.now ?? Date.now;
   const log = o.log.child({ component: "executor" });
   const m = o.metrics;
+  /** Token decimals, from the scale (10 ** (18 - decimals)). */
+  const tokenDecimals = 18 - (o.tokenScale.toString().length - 1);
+  const tokens = (units: bigint) => tokenAmount(units, tokenDecimals, o.tokenSymbol);
+  const attempts = (outcome: LiquidationOutcome, positions: number) => {
+    if (positions > 0) m.liquidationAttempts.inc({ outcome }, positions);
+  };
+  /** Gas paid by a mined transaction, wei (on rollups the L1 data fee may come on top). */
+  const gasPaid = (receipt: TransactionReceipt) => receipt.gasUsed * (receipt.effectiveGasPrice ?? 0n);
   // liquidateBatchCall only reads the engine's address.
   const addresses = { engine: o.engine } as TidemarkAddresses;
 
@@ -257,11 +270,11 @@ export function createExecutor(o: ExecutorOptions): Executor {
     const [fees, nativeUsd] = await Promise.all([ctx.fees(), ctx.nativeUsd()]);
     const gasCost = (gasEstimate * fees.maxFeePerGas * nativeUsd) / WAD;
     // When the simulation skips some positions we cannot tell which: count only the smallest rewards.
-    const rewards = batch.map((c) => c.reward * o.tokenScale).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    const paid = rewards.slice(0, Math.min(batch.length, Number(liquidated))).reduce((a, b) => a + b, 0n);
-    const profit = paid - gasCost;
+    const rewards = batch.map((c) => c.reward).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const reward = rewards.slice(0, Math.min(batch.length, Number(liquidated))).reduce((a, b) => a + b, 0n);
+    const profit = reward * o.tokenScale - gasCost;
     if (profit >= o.minProfitUsd) {
-      return { kind: "ready", batch, data: toCalldata(call).data, gasEstimate, fees, profit, liquidated, dropped: 0 };
+      return { kind: "ready", batch, data: toCalldata(call).data, gasEstimate, fees, profit, reward, liquidated, dropped: 0 };
     }
     if (allowTrim && batch.length > 1) {
       // Keep the positions whose reward pays for their share of the gas (a linear model: the fixed part of a
@@ -352,7 +365,7 @@ export function createExecutor(o: ExecutorOptions): Executor {
     if (fees.baseFeePerGas > o.maxFeePerGas) {
       // A transaction sent now could not be included and would hold up every later nonce.
       const fields = { block: ctx.block, waiting: eligible.length };
-      log.warn({ ...fields, baseFeeGwei: formatGwei(fees.baseFeePerGas), maxFeeGwei: formatGwei(o.maxFeePerGas) }, "base fee above the max fee cap; not sending");
+      log.warn({ ...fields, baseFeePerGas: gweiAmount(fees.baseFeePerGas), maxFeePerGas: gweiAmount(o.maxFeePerGas) }, "base fee above the max fee cap; not sending");
       return;
     }
     const batches: Candidate[][] = [];
@@ -366,6 +379,7 @@ export function createExecutor(o: ExecutorOptions): Executor {
       const evaluations = await Promise.all(
         round.map((batch) =>
           evaluate(batch, ctx, true).catch((err: unknown) => {
+            attempts("error", batch.length);
             log.error({ block: ctx.block, accounts: batch.length, ...describeError(err) }, "liquidation simulation failed");
             return undefined;
           }),
@@ -379,24 +393,31 @@ export function createExecutor(o: ExecutorOptions): Executor {
         if (ev.kind === "nothing") {
           for (const c of ev.batch) settled.add(positionKey(c.account, c.market));
           if (!o.dryRun) m.liquidationsLost.inc(ev.batch.length);
+          attempts("lost", ev.batch.length);
           log.info({ ...fields, errorName: ev.errorName }, "nothing in the batch is liquidatable any more: lost race or no longer due; not retried");
           continue;
         }
         if (ev.kind === "unprofitable") {
-          log.info({ ...fields, profitUsd: usd(ev.profit), minProfitUsd: usd(o.minProfitUsd) }, "batch below the minimum profit; skipped");
+          attempts("skipped", ev.batch.length + ev.dropped);
+          log.info({ ...fields, profit: usdAmount(ev.profit), minProfit: usdAmount(o.minProfitUsd) }, "batch below the minimum profit; skipped");
           continue;
         }
+        // Positions whose reward did not pay for their share of the gas were dropped from the batch.
+        attempts("skipped", ev.dropped);
         const details = {
           ...fields,
           liquidatable: Number(ev.liquidated),
           dropped: ev.dropped,
-          profitUsd: usd(ev.profit),
+          reward: tokens(ev.reward),
+          profit: usdAmount(ev.profit),
           gas: Number(ev.gasEstimate),
-          maxFeeGwei: formatGwei(ev.fees.maxFeePerGas),
-          maxPriorityFeeGwei: formatGwei(ev.fees.maxPriorityFeePerGas),
+          maxGasCost: ethAmount(ev.gasEstimate * ev.fees.maxFeePerGas),
+          maxFeePerGas: gweiAmount(ev.fees.maxFeePerGas),
+          maxPriorityFeePerGas: gweiAmount(ev.fees.maxPriorityFeePerGas),
         };
         slots--;
         if (o.dryRun) {
+          attempts("dry_run", ev.batch.length);
           log.info({ ...details, positions: ev.batch.map((c) => positionKey(c.account, c.market)) }, "dry run: would send liquidation");
           continue;
         }
@@ -409,6 +430,7 @@ export function createExecutor(o: ExecutorOptions): Executor {
         } catch (err) {
           // The slot stays used for this block: a node refusing one send usually refuses the next as well.
           m.transactionsFailed.inc();
+          attempts("error", ev.batch.length);
           log.error({ ...details, ...describeError(err) }, "liquidation send failed");
         }
       }
@@ -438,6 +460,9 @@ export function createExecutor(o: ExecutorOptions): Executor {
     release(tx);
     for (const k of tx.keys) settled.add(k);
     const fields = { block, mined: Number(receipt.blockNumber), nonce: tx.nonce, hash: receipt.transactionHash, accounts: tx.keys.length };
+    const paid = gasPaid(receipt);
+    m.gasSpentEth.inc(Number(formatEther(paid)));
+    const gasFields = { gasUsed: Number(receipt.gasUsed), gasCost: ethAmount(paid), effectiveGasPrice: gweiAmount(receipt.effectiveGasPrice ?? 0n) };
     if (receipt.status === "success") {
       const won = new Map<PositionKey, bigint>();
       for (const l of parseEventLogs({ abi: tidemarkEngineAbi, eventName: "PositionLiquidated", logs: receipt.logs })) {
@@ -453,9 +478,12 @@ export function createExecutor(o: ExecutorOptions): Executor {
         } else lost++;
       }
       if (lost > 0) m.liquidationsLost.inc(lost);
+      attempts("success", tx.candidates.length - lost);
+      attempts("lost", lost);
       const reward = [...won.values()].reduce((a, b) => a + b, 0n);
+      m.rewardsUsd.inc(Number(formatUnits(reward * o.tokenScale, 18)));
       log.info(
-        { ...fields, liquidated: won.size, lost, rewardTokenUnits: reward.toString(), gasUsed: Number(receipt.gasUsed) },
+        { ...fields, liquidated: won.size, lost, reward: tokens(reward), rewardRaw: reward.toString(), ...gasFields },
         "liquidation mined",
       );
       return;
@@ -473,14 +501,16 @@ export function createExecutor(o: ExecutorOptions): Executor {
     if (reason === "none") {
       // Still liquidatable after its block: the transaction itself failed (most likely out of gas). Not a lost race;
       // the positions come back with the next block's candidates.
+      attempts("reverted", tx.keys.length);
       log.error(
-        { ...fields, gasUsed: Number(receipt.gasUsed), gasLimit: Number(tx.gas) },
+        { ...fields, ...gasFields, gasLimit: Number(tx.gas) },
         "liquidation reverted although the batch is still liquidatable",
       );
       return;
     }
     m.liquidationsLost.inc(tx.keys.length);
-    log.info({ ...fields, errorName: reason }, "liquidation reverted: nothing was liquidatable any more (lost race); not retried");
+    attempts("lost", tx.keys.length);
+    log.info({ ...fields, ...gasFields, errorName: reason }, "liquidation reverted: nothing was liquidatable any more (lost race); not retried");
   }
 
   async function replace(tx: PendingTx, block: bigint, ctx: BlockContext) {
@@ -489,7 +519,7 @@ export function createExecutor(o: ExecutorOptions): Executor {
       // Nothing left to bump: wait, and make sure the node still holds the transaction.
       await o.walletClient.sendRawTransaction({ serializedTransaction: tx.raw }).catch(() => undefined);
       tx.sentAtBlock = block;
-      log.warn({ ...fields, hash: tx.hashes.at(-1), maxFeeGwei: formatGwei(tx.maxFeePerGas) }, "liquidation pending at the max fee cap; waiting");
+      log.warn({ ...fields, hash: tx.hashes.at(-1), maxFeePerGas: gweiAmount(tx.maxFeePerGas) }, "liquidation pending at the max fee cap; waiting");
       return;
     }
     const bump = (x: bigint) => (x * BigInt(100 + o.feeBumpPercent) + 99n) / 100n;
@@ -520,8 +550,8 @@ export function createExecutor(o: ExecutorOptions): Executor {
         ...fields,
         hash: signed.hash,
         replaces: replaced,
-        maxFeeGwei: formatGwei(maxFeePerGas),
-        maxPriorityFeeGwei: formatGwei(maxPriorityFeePerGas),
+        maxFeePerGas: gweiAmount(maxFeePerGas),
+        maxPriorityFeePerGas: gweiAmount(maxPriorityFeePerGas),
       },
       "stuck liquidation replaced with higher fees",
     );
@@ -541,6 +571,7 @@ export function createExecutor(o: ExecutorOptions): Executor {
             release(tx);
             nonces?.resync();
             m.transactionsFailed.inc();
+            attempts("error", tx.keys.length);
             log.warn(
               { block: ctx?.block, nonce: tx.nonce, hashes: tx.hashes, accounts: tx.keys.length },
               "nonce used by another transaction of the signer; liquidation dropped",

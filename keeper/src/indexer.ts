@@ -126,7 +126,7 @@ export function createIndexer(o: IndexerOptions) {
           if (state.checkpoints.length === 0 && c.blockNumber - REWIND_BLOCKS > o.startBlock) from = c.blockNumber - REWIND_BLOCKS;
           for (const k of state.positions.keys()) dirty.add(k);
           result.reorged = true;
-          log.warn({ checkpoint: c.blockNumber, from }, "reorg: checkpoint block replaced; re-reading events and positions");
+          log.warn({ checkpoint: Number(c.blockNumber), from: Number(from) }, "reorg: checkpoint block replaced; re-reading events and positions");
         }
       }
       const total = head - from + 1n;
@@ -145,7 +145,7 @@ export function createIndexer(o: IndexerOptions) {
         }
         if (progress && Date.now() - lastProgress > 2_000) {
           lastProgress = Date.now();
-          log.info({ block: hi, head, percent: Number(((hi - from + 1n) * 100n) / total), tracked: known.size }, "initial sync");
+          log.info({ block: Number(hi), head: Number(head), percent: Number(((hi - from + 1n) * 100n) / total), tracked: known.size }, "initial sync");
         }
       }
       result.reread = await reread(head);

@@ -14,7 +14,8 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
         paths: ["privateKey", "*.privateKey", "password", "*.password", "keystorePassword", "*.keystorePassword"],
         censor: "[redacted]",
       },
-      // bigint is not JSON: log amounts as decimal strings.
+      // bigint is not JSON: one that reaches the logger is written as a decimal string. The keeper's own fields are
+      // JSON numbers (block numbers, counts, gas units) or strings with their unit ("12.34 USDC"); see keeper/README.md.
       hooks: {
         logMethod(args, method) {
           method.apply(

@@ -1,6 +1,10 @@
 /**
  * Prometheus metrics and the health endpoint. `/metrics` serves the registry; `/healthz` answers 200 while the keeper
- * keeps up with the chain and its signer can pay for gas, 503 with the reasons otherwise.
+ * reads the chain, keeps up with it and its signer can pay for gas, 503 with the reasons otherwise. The server is up
+ * before the chain is first reached, so both answer while the RPC endpoint is down.
+ *
+ * Every metric is named `tidemark_keeper_*`: prom-client's default process and Node.js metrics included
+ * (`tidemark_keeper_process_cpu_seconds_total`, `tidemark_keeper_nodejs_eventloop_lag_seconds`, ...).
  */
 import { type Server, createServer } from "node:http";
 
@@ -8,9 +12,24 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 
 export type KeeperMetrics = ReturnType<typeof createMetrics>;
 
+export const METRIC_PREFIX = "tidemark_keeper_";
+
+/**
+ * Outcomes of `tidemark_keeper_liquidation_attempts_total`, counted per position when the attempt's result is known:
+ * - success: liquidated by this keeper (its PositionLiquidated event names this signer);
+ * - lost: not liquidatable any more when simulated, or liquidated by another keeper first (also a transaction of ours
+ *   that reverted because nothing was left to liquidate);
+ * - reverted: our transaction reverted although the position was still liquidatable (out of gas, most likely);
+ * - skipped: the batch's reward did not beat its gas cost by --min-profit;
+ * - error: the simulation or the send failed, or another transaction of the signer took the nonce;
+ * - dry_run: simulated and found worth sending, not sent (--dry-run).
+ */
+export const LIQUIDATION_OUTCOMES = ["success", "lost", "reverted", "skipped", "error", "dry_run"] as const;
+export type LiquidationOutcome = (typeof LIQUIDATION_OUTCOMES)[number];
+
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: "tidemark_keeper_process_" });
+  collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
   const m = {
     registry,
     positionsTracked: new Gauge({ name: "tidemark_keeper_positions_tracked", help: "Open positions in the index", registers: [registry] }),
@@ -41,8 +60,32 @@ export function createMetrics() {
     inFlight: new Gauge({ name: "tidemark_keeper_transactions_in_flight", help: "Liquidation transactions pending", registers: [registry] }),
     headBlock: new Gauge({ name: "tidemark_keeper_head_block", help: "Last block processed", registers: [registry] }),
     headLagSeconds: new Gauge({ name: "tidemark_keeper_head_lag_seconds", help: "Seconds since the timestamp of the last processed block", registers: [registry] }),
-    signerBalance: new Gauge({ name: "tidemark_keeper_signer_balance", help: "Signer's native token balance (ether units)", registers: [registry] }),
+    signerBalance: new Gauge({ name: "tidemark_keeper_signer_balance", help: "Signer's native token balance, ETH", registers: [registry] }),
+    rewardsUsd: new Counter({
+      name: "tidemark_keeper_rewards_usd_total",
+      help: "Keeper rewards earned by this signer, USD (collateral token valued at 1 USD, as the profit check does)",
+      registers: [registry],
+    }),
+    gasSpentEth: new Counter({
+      name: "tidemark_keeper_gas_spent_eth_total",
+      help: "Gas paid for this keeper's mined liquidation transactions (gas used x effective gas price), ETH",
+      registers: [registry],
+    }),
+    rpcErrors: new Counter({
+      name: "tidemark_keeper_rpc_errors_total",
+      help: "Failed JSON-RPC requests by method and kind (transport: no usable answer; revert: execution reverted; node: other JSON-RPC error)",
+      labelNames: ["method", "kind"] as const,
+      registers: [registry],
+    }),
+    liquidationAttempts: new Counter({
+      name: "tidemark_keeper_liquidation_attempts_total",
+      help: "Positions attempted, by outcome: success, lost, reverted, skipped, error, dry_run",
+      labelNames: ["outcome"] as const,
+      registers: [registry],
+    }),
   };
+  // Every outcome is exported from the start (at 0), so rates and alerts work before the first of each.
+  for (const outcome of LIQUIDATION_OUTCOMES) m.liquidationAttempts.inc({ outcome }, 0);
   return m;
 }
 

@@ -16,6 +16,11 @@ export type Checkpoint = { blockNumber: bigint; blockHash: Hex };
 export type KeeperState = {
   chainId: number;
   engine: Address;
+  /**
+   * Hash of the chain's block 0 when the state was written: a dev chain restarted under the same chain id (hardhat
+   * node, anvil) has another, and its index is then discarded. Absent in files written before it was recorded.
+   */
+  genesisHash?: Hex | undefined;
   /** Last block whose engine events are applied, and recent ones before it (newest last). */
   checkpoints: Checkpoint[];
   positions: Map<PositionKey, TrackedPosition>;
@@ -40,6 +45,7 @@ export function loadState(path: string, chainId: number, engine: Address): Keepe
     version: number;
     chainId: number;
     engine: string;
+    genesisHash?: Hex;
     checkpoints: { blockNumber: string; blockHash: Hex }[];
     positions: { account: Address; market: Hex; size: string; collateral: string; entryPrice: string; fundingIndex: string }[];
   };
@@ -62,6 +68,7 @@ export function loadState(path: string, chainId: number, engine: Address): Keepe
   return {
     chainId,
     engine,
+    genesisHash: raw.genesisHash,
     checkpoints: raw.checkpoints.map((c) => ({ blockNumber: BigInt(c.blockNumber), blockHash: c.blockHash })),
     positions,
   };
@@ -75,6 +82,7 @@ export function saveState(path: string, state: KeeperState): void {
       version: VERSION,
       chainId: state.chainId,
       engine: state.engine,
+      genesisHash: state.genesisHash,
       checkpoints: state.checkpoints.map((c) => ({ blockNumber: c.blockNumber.toString(), blockHash: c.blockHash })),
       positions: [...state.positions.values()].map((p) => ({
         account: p.account,

@@ -53,9 +53,96 @@ describe("Keeper configuration", function () {
     }
     expect(err).to.be.instanceOf(ConfigError);
     const message = (err as Error).message;
-    for (const s of ["rpcUrl must be a URL", "batchSize must be between 1", "shard must be i/N", "feeBumpPercent must be between 10", "minProfitUsd must be a non-negative decimal", "logLevel must be one of"]) {
+    // Given as flags (the keys of loadConfig's first argument), so named as flags.
+    for (const s of [
+      "--rpc-url must be a URL",
+      '--batch-size must be a whole number from 1 to 500 (positions); got "0"',
+      "--shard must be i/N with 0 <= i < N",
+      '--fee-bump must be a whole number from 10 to 1000 (percent); got "5"',
+      '--min-profit must be a decimal number, 0 or more (USD), with at most 18 decimal places; got "-1"',
+      "--log-level must be one of",
+    ]) {
       expect(message).to.include(s);
     }
+    expect(message.split("\n")).to.have.length(7); // the heading and one line per bad value
+  });
+
+  it("names a bad value as it was given: flag, environment variable or config file key, with the accepted range", async function () {
+    const file = join(dir, "bad-interval.json");
+    await writeFile(file, JSON.stringify({ ...base, pollingIntervalMs: 5 }));
+    const message = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        expect(e).to.be.instanceOf(ConfigError);
+        return (e as Error).message;
+      }
+      throw new Error("no ConfigError");
+    };
+    const range = "must be a whole number from 10 to 600000 (milliseconds)";
+    expect(message(() => loadConfig({ ...base, pollingIntervalMs: "abc" }, {}))).to.include(`--polling-interval ${range}; got "abc"`);
+    expect(message(() => loadConfig(base, { TIDEMARK_KEEPER_POLLING_INTERVAL_MS: "-5" }))).to.include(`TIDEMARK_KEEPER_POLLING_INTERVAL_MS ${range}; got "-5"`);
+    expect(message(() => loadConfig({ config: file }, {}))).to.include(`"pollingIntervalMs" in ${file} ${range}; got "5"`);
+    // The flag wins over the environment, so the message names the flag.
+    expect(message(() => loadConfig({ ...base, pollingIntervalMs: "0" }, { TIDEMARK_KEEPER_POLLING_INTERVAL_MS: "100" }))).to.include(`--polling-interval ${range}; got "0"`);
+    for (const good of ["10", "600000"]) expect(loadConfig({ ...base, pollingIntervalMs: good }, {}).pollingIntervalMs).to.equal(Number(good));
+    for (const bad of ["9", "600001", "1.5", "1e3", " 100", "99999999999999999999"]) {
+      expect(message(() => loadConfig({ ...base, pollingIntervalMs: bad }, {}))).to.include(`--polling-interval ${range}`);
+    }
+    expect(message(() => loadConfig({ ...base, maxFeePerGasGwei: "0" }, {}))).to.include("--max-fee-gwei must be a decimal number greater than 0 (gwei)");
+    expect(message(() => loadConfig({ ...base, maxFeePerGasGwei: "1.0000000001" }, {}))).to.include("with at most 9 decimal places");
+    expect(message(() => loadConfig({ ...base, rpcRetryInitialMs: "2000", rpcRetryMaxMs: "1000" }, {}))).to.include(
+      "--rpc-retry-max (1000 ms) must be at least --rpc-retry-initial (2000 ms)",
+    );
+    const retry = loadConfig(base, {});
+    expect([retry.rpcRetryInitialMs, retry.rpcRetryMaxMs]).to.deep.equal([500, 30_000]);
+  });
+
+  it("accepts http(s) and ws(s) RPC URLs and refuses any other scheme without echoing the URL", function () {
+    for (const url of ["http://127.0.0.1:8545", "https://rpc.example/v2/KEY", "ws://127.0.0.1:8545", "wss://rpc.example/ws/KEY"]) {
+      expect(loadConfig({ ...base, rpcUrl: url }, {}).rpcUrl).to.equal(url);
+    }
+    expect(() => loadConfig({ ...base, rpcUrl: "ftp://rpc.example/SECRET" }, {})).to.throw(
+      ConfigError,
+      "--rpc-url has the scheme ftp://; the keeper speaks JSON-RPC over http://, https://, ws:// or wss:// only",
+    );
+    let message = "";
+    try {
+      loadConfig({ engine: ENGINE, lens: LENS }, { TIDEMARK_RPC_URL: "ipc:///SECRET" });
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).to.include("TIDEMARK_RPC_URL has the scheme ipc://");
+    expect(message).to.not.include("SECRET");
+    expect(() => loadConfig({ engine: ENGINE, lens: LENS }, {})).to.throw(ConfigError, "rpcUrl is required (--rpc-url or TIDEMARK_RPC_URL)");
+  });
+
+  it("the CLI names a bad numeric flag as typed, with its range, also for values starting with a dash", async function () {
+    const start = ["--rpc-url", "http://127.0.0.1:1", "--engine", ENGINE, "--lens", LENS, "--dry-run"];
+    const range = "must be a whole number from 10 to 600000 (milliseconds)";
+    for (const bad of ["-5", "abc", "0", "600001", "99999999999999999999"]) {
+      const r = await cli([...start, "--polling-interval", bad]);
+      expect(r.code, r.stderr).to.equal(2);
+      expect(r.stderr).to.include(`--polling-interval ${range}; got "${bad}"`);
+      expect(r.stderr).to.not.match(/ambiguous/i);
+    }
+    const joined = await cli([...start, "--polling-interval=-5"]);
+    expect(joined.stderr).to.include(`--polling-interval ${range}; got "-5"`);
+    const batch = await cli([...start, "--batch-size", "-1"]);
+    expect(batch.code).to.equal(2);
+    expect(batch.stderr).to.include('--batch-size must be a whole number from 1 to 500 (positions); got "-1"');
+    const missing = await cli([...start, "--polling-interval"]);
+    expect(missing.code).to.equal(2);
+    expect(missing.stderr).to.include(`--polling-interval needs a value: a whole number from 10 to 600000 (milliseconds)`);
+    const flagAsValue = await cli([...start, "--polling-interval", "--batch-size", "5"]);
+    expect(flagAsValue.code).to.equal(2);
+    expect(flagAsValue.stderr).to.include("--polling-interval needs a value");
+    const env = await cli(start, { TIDEMARK_KEEPER_POLLING_INTERVAL_MS: "-5" });
+    expect(env.code).to.equal(2);
+    expect(env.stderr).to.include(`TIDEMARK_KEEPER_POLLING_INTERVAL_MS ${range}; got "-5"`);
+    const ftp = await cli(["--rpc-url", "ftp://127.0.0.1:1", "--engine", ENGINE, "--lens", LENS, "--dry-run"]);
+    expect(ftp.code).to.equal(2);
+    expect(ftp.stderr).to.include("--rpc-url has the scheme ftp://; the keeper speaks JSON-RPC over http://, https://, ws:// or wss:// only");
   });
 
   it("requires the engine and lens, or a deployment file that names them", async function () {
@@ -111,12 +198,14 @@ describe("Keeper configuration", function () {
       expect(h.stdout).to.include(`--${o.flag}`);
       expect(h.stdout).to.include(o.env);
     }
+    expect(h.stdout).to.match(/--polling-interval <value> .*\(10 to 600000 milliseconds, default 1000\)/);
+    expect(h.stdout).to.match(/--rpc-retry-max <value> .*\(10 to 600000 milliseconds, default 30000\)/);
     const unknown = await cli(["--no-such-flag"]);
     expect(unknown.code).to.equal(2);
     expect(unknown.stderr).to.match(/Unknown option '--no-such-flag'/);
     const bad = await cli(["--rpc-url", "http://127.0.0.1:1", "--engine", "0x12", "--lens", LENS]);
     expect(bad.code).to.equal(2);
-    expect(bad.stderr).to.include("engine must be a 20-byte hex address");
+    expect(bad.stderr).to.include('--engine must be a 20-byte hex address (0x and 40 hex digits); got "0x12"');
     const noKey = await cli(["--rpc-url", "http://127.0.0.1:1", "--engine", ENGINE, "--lens", LENS]);
     expect(noKey.code).to.equal(2);
     expect(noKey.stderr).to.include("no signer");

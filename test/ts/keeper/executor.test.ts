@@ -27,7 +27,7 @@ import { hardhat } from "viem/chains";
 
 import { type ExecutorOptions, createExecutor } from "../../../keeper/src/executor.ts";
 import { createLogger } from "../../../keeper/src/log.ts";
-import { type KeeperMetrics, createMetrics } from "../../../keeper/src/metrics.ts";
+import { type KeeperMetrics, LIQUIDATION_OUTCOMES, createMetrics } from "../../../keeper/src/metrics.ts";
 import { createNonceManager, isNonceError } from "../../../keeper/src/nonce.ts";
 import { type Candidate, positionKey } from "../../../keeper/src/types.ts";
 import { ETH, SCALE, answer, deployProtocol, usd, wad } from "../helpers/fixture.js";
@@ -110,6 +110,7 @@ function setup(p: Protocol, overrides: Partial<ExecutorOptions> = {}) {
     stuckAfterBlocks: 100,
     dryRun: false,
     tokenScale: SCALE,
+    tokenSymbol: "USDC",
     nativeUsdPrice: async () => wad(3_000),
     log: createLogger("debug", stream),
     metrics,
@@ -126,6 +127,26 @@ async function value(metric: { get(): Promise<{ values: { value: number; metricN
   const values = (await metric.get()).values;
   const v = suffix === "" ? values[0] : values.find((x) => x.metricName?.endsWith(suffix));
   return v?.value ?? 0;
+}
+
+/** The non-zero liquidation attempt counts, by outcome (every outcome is exported from the start, at 0). */
+async function outcomes(m: KeeperMetrics): Promise<Record<string, number>> {
+  const values = (await m.liquidationAttempts.get()).values;
+  expect(values.map((v) => v.labels.outcome).sort()).to.deep.equal([...LIQUIDATION_OUTCOMES].sort());
+  return Object.fromEntries(values.filter((v) => v.value !== 0).map((v) => [String(v.labels.outcome), v.value]));
+}
+
+/** |actual - expected| <= tolerance, for fractional numbers (the Hardhat chai matchers' closeTo takes integers only). */
+function near(actual: number, expected: number, tolerance: number) {
+  expect(Math.abs(actual - expected) <= tolerance, `${actual} within ${tolerance} of ${expected}`).to.equal(true);
+}
+
+/** "12.34 USDC" → 12.34, checking the unit. */
+function amount(text: unknown, unit: string): number {
+  expect(text).to.be.a("string");
+  const m = new RegExp(`^(-?\\d{1,3}(?:,\\d{3})*(?:\\.\\d+)?) ${unit}$`).exec(text as string);
+  expect(m, `"${String(text)}" is an amount in ${unit}`).to.not.equal(null);
+  return Number(m![1].replaceAll(",", ""));
 }
 
 async function counters(m: KeeperMetrics) {
@@ -158,7 +179,7 @@ describe("keeper executor", function () {
 
   it("liquidates a batch: positions closed, rewards credited to the signer, metrics counted", async () => {
     const p = await networkHelpers.loadFixture(crashedFixture);
-    const { executor, metrics, sent } = setup(p);
+    const { executor, metrics, sent, logged, lines } = setup(p);
     const traders = [p.alice, p.bob, p.carol];
     const freeBefore = await p.engine.freeBalance(signer.address);
     const nonceBefore = await nonceOf();
@@ -183,8 +204,28 @@ describe("keeper executor", function () {
     expect((await p.engine.freeBalance(signer.address)) - freeBefore).to.equal(rewards);
 
     expect(await counters(metrics)).to.deep.equal({ sent: 3, succeeded: 3, lost: 0, failed: 0, inFlight: 0 });
+    expect(await outcomes(metrics)).to.deep.equal({ success: 3 });
     expect(await value(metrics.liquidationDelay, "_count")).to.equal(3);
     expect(await value(metrics.liquidationDelay, "_sum")).to.equal(7.5);
+
+    // Amounts carry their units in the log; the counters hold the same figures in USD and ETH.
+    const mined = logged("liquidation mined")[0];
+    expect(mined.rewardRaw).to.equal(rewards.toString());
+    expect(amount(mined.reward, "USDC")).to.equal(Number(rewards) / 1e6);
+    near(await value(metrics.rewardsUsd), Number(rewards) / 1e6, 1e-9);
+    const paid = receipt.gasUsed * receipt.effectiveGasPrice;
+    expect(paid).to.be.greaterThan(0n);
+    near(amount(mined.gasCost, "ETH"), Number(paid) / 1e18, 1e-9);
+    near(await value(metrics.gasSpentEth), Number(paid) / 1e18, 1e-12);
+    expect(mined.gasUsed).to.equal(Number(receipt.gasUsed));
+    amount(mined.effectiveGasPrice, "gwei");
+    const sentLine = logged("liquidation sent")[0];
+    expect(amount(sentLine.reward, "USDC")).to.equal(15); // three minimum keeper rewards of 5 USD
+    expect(amount(sentLine.profit, "USD")).to.be.within(0, 15);
+    amount(sentLine.maxGasCost, "ETH");
+    amount(sentLine.maxFeePerGas, "gwei");
+    amount(sentLine.maxPriorityFeePerGas, "gwei");
+    for (const l of lines) if ("block" in l) expect(l.block, `${l.msg}: block`).to.be.a("number");
   });
 
   it("splits the candidates into batches of batchSize, most urgent first", async () => {
@@ -269,6 +310,7 @@ describe("keeper executor", function () {
     const block = await blockNumber();
     await executor.onBlock(block, stale);
     expect(await counters(metrics)).to.deep.equal({ sent: 0, succeeded: 0, lost: 3, failed: 0, inFlight: 0 });
+    expect(await outcomes(metrics)).to.deep.equal({ lost: 3 });
     expect(logged("nothing in the batch is liquidatable any more: lost race or no longer due; not retried")[0]).to.include({
       errorName: "PerpNothingLiquidated",
       accounts: 3,
@@ -321,9 +363,13 @@ describe("keeper executor", function () {
 
     await executor.onBlock(await blockNumber(), stale); // stale candidates: settled this block, not sent again
     expect(await counters(metrics)).to.deep.equal({ sent: 3, succeeded: 0, lost: 3, failed: 1, inFlight: 0 });
-    expect(logged("liquidation reverted: nothing was liquidatable any more (lost race); not retried")[0]).to.include({
-      errorName: "PerpNothingLiquidated",
-    });
+    expect(await outcomes(metrics)).to.deep.equal({ lost: 3 });
+    const reverted = logged("liquidation reverted: nothing was liquidatable any more (lost race); not retried")[0];
+    expect(reverted).to.include({ errorName: "PerpNothingLiquidated" });
+    // A reverted transaction still pays for its gas.
+    near(await value(metrics.gasSpentEth), Number(ours.gasUsed * ours.effectiveGasPrice) / 1e18, 1e-12);
+    expect(amount(reverted.gasCost, "ETH")).to.be.greaterThan(0);
+    expect(await value(metrics.rewardsUsd)).to.equal(0);
     expect(await nonceOf()).to.equal(nonceBefore + 1);
     expect(executor.inFlightKeys().size).to.equal(0);
   });
@@ -343,7 +389,10 @@ describe("keeper executor", function () {
 
     await executor.onBlock(await blockNumber(), stale);
     expect(await counters(metrics)).to.deep.equal({ sent: 3, succeeded: 2, lost: 1, failed: 0, inFlight: 0 });
+    expect(await outcomes(metrics)).to.deep.equal({ success: 2, lost: 1 });
     expect(logged("liquidation mined")[0]).to.include({ liquidated: 2, lost: 1 });
+    expect(amount(logged("liquidation mined")[0].reward, "USDC")).to.equal(10);
+    expect(await value(metrics.rewardsUsd)).to.equal(10);
     expect(await value(metrics.liquidationDelay, "_count")).to.equal(2);
     expect(sent()).to.have.length(1);
   });
@@ -447,6 +496,7 @@ describe("keeper executor", function () {
     const again = await publicClient.getTransaction({ hash: sent()[1] });
     expect(again.nonce).to.equal(ours.nonce + 1);
     expect(await counters(metrics)).to.deep.equal({ sent: 2, succeeded: 0, lost: 0, failed: 1, inFlight: 1 });
+    expect(await outcomes(metrics)).to.deep.equal({ error: 1 });
     await mine();
     await executor.onBlock(await blockNumber(), []);
     expect(await sizeOf(p, p.alice)).to.equal(0n);
@@ -464,7 +514,9 @@ describe("keeper executor", function () {
     const skipped = logged("batch below the minimum profit; skipped");
     expect(skipped).to.have.length(1);
     // 10 USD of rewards minus the gas: below 10 USD, above 9 (gas ~0.7 USD at 1 gwei and 3,000 USD).
-    expect(Number(skipped[0].profitUsd)).to.be.within(9, 10);
+    expect(amount(skipped[0].profit, "USD")).to.be.within(9, 10);
+    expect(amount(skipped[0].minProfit, "USD")).to.equal(1000);
+    expect(await outcomes(metrics)).to.deep.equal({ skipped: 2 });
   });
 
   it("sends nothing while the base fee is above the max fee cap", async () => {
@@ -476,6 +528,7 @@ describe("keeper executor", function () {
     const nonceBefore = await nonceOf();
     await executor.onBlock(await blockNumber(), all);
     expect(logged("base fee above the max fee cap; not sending")).to.have.length(1);
+    expect(logged("base fee above the max fee cap; not sending")[0]).to.include({ baseFeePerGas: "150 gwei", maxFeePerGas: "100 gwei" });
     expect(await nonceOf()).to.equal(nonceBefore);
     expect(await counters(metrics)).to.deep.equal({ sent: 0, succeeded: 0, lost: 0, failed: 0, inFlight: 0 });
   });
@@ -510,6 +563,7 @@ describe("keeper executor", function () {
     expect(await sizeOf(p, p.alice)).to.equal(0n);
     expect(await sizeOf(p, p.bob)).to.equal(wad(1));
     expect(await counters(metrics)).to.deep.equal({ sent: 1, succeeded: 1, lost: 0, failed: 0, inFlight: 0 });
+    expect(await outcomes(metrics)).to.deep.equal({ success: 1, skipped: 1 });
   });
 
   it("in a dry run simulates and logs the batch but sends nothing (no account needed)", async () => {
@@ -527,7 +581,8 @@ describe("keeper executor", function () {
     const wouldSend = logged("dry run: would send liquidation");
     expect(wouldSend).to.have.length(1);
     expect(wouldSend[0]).to.include({ accounts: 3, liquidatable: 3 });
-    expect(Number(wouldSend[0].profitUsd)).to.be.greaterThan(0);
+    expect(amount(wouldSend[0].profit, "USD")).to.be.greaterThan(0);
+    expect(await outcomes(metrics)).to.deep.equal({ dry_run: 3 });
     expect(() => setup(p, { walletClient: keyless })).to.throw(/local account/);
   });
 
@@ -548,6 +603,7 @@ describe("keeper executor", function () {
     expect(await sizeOf(p, p.alice)).to.equal(wad(1));
     expect(await sizeOf(p, p.bob)).to.equal(0n);
     expect(await counters(metrics)).to.deep.equal({ sent: 1, succeeded: 1, lost: 0, failed: 0, inFlight: 0 });
+    expect(await outcomes(metrics)).to.deep.equal({ error: 1, success: 1 });
   });
 
   it("stop() sends nothing more and waits for the pending receipts", async () => {

@@ -1,9 +1,11 @@
 /**
  * End-to-end harness for the keeper: `hardhat node` in a child process, the protocol deployed on it, a population of
- * positions, keeper processes started like an operator would (`node keeper/src/cli.ts`), and a flaky JSON-RPC proxy.
+ * positions, keeper processes started like an operator would (`node keeper/src/cli.ts`), a flaky JSON-RPC proxy, and a
+ * TCP proxy that can be taken down and brought back (an RPC outage, for HTTP and WebSocket alike).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { type Server, createServer, request } from "node:http";
+import { type Server as TcpServer, type Socket, connect, createServer as createTcpServer } from "node:net";
 import { join } from "node:path";
 
 import { Wallet } from "ethers";
@@ -234,4 +236,55 @@ export async function startFlakyProxy(target: string, dropRate: number, maxDelay
   const port = await freePort();
   await new Promise<void>((r) => server.listen(port, "127.0.0.1", () => r()));
   return { url: `http://127.0.0.1:${port}`, server, stats: () => ({ dropped, forwarded }) };
+}
+
+/**
+ * A plain TCP proxy on its own port in front of 127.0.0.1:`targetPort`: HTTP and WebSocket JSON-RPC pass through
+ * unchanged. `down()` stops listening and cuts every open connection (the endpoint is unreachable: connections are
+ * refused); `up()` listens on the same port again.
+ */
+export async function startTcpProxy(targetPort: number) {
+  const port = await freePort();
+  const sockets = new Set<Socket>();
+  let server: TcpServer | null = null;
+  let accepted = 0;
+  const up = () =>
+    new Promise<void>((resolve, reject) => {
+      if (server !== null) return resolve();
+      const s = createTcpServer((client) => {
+        accepted++;
+        const upstream = connect(targetPort, "127.0.0.1");
+        for (const socket of [client, upstream]) {
+          sockets.add(socket);
+          socket.on("close", () => sockets.delete(socket));
+          socket.on("error", () => {
+            client.destroy();
+            upstream.destroy();
+          });
+        }
+        client.pipe(upstream);
+        upstream.pipe(client);
+      });
+      s.once("error", reject);
+      s.listen(port, "127.0.0.1", () => {
+        server = s;
+        resolve();
+      });
+    });
+  const down = () =>
+    new Promise<void>((resolve) => {
+      const s = server;
+      if (s === null) return resolve();
+      server = null;
+      s.close(() => resolve());
+      for (const socket of sockets) socket.destroy();
+    });
+  await up();
+  return { port, up, down, accepted: () => accepted };
+}
+
+/** GET `path` from a keeper's metrics server: status and body. */
+export async function getEndpoint(port: number, path: "/healthz" | "/metrics"): Promise<{ status: number; body: string }> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`);
+  return { status: res.status, body: await res.text() };
 }
