@@ -27,6 +27,7 @@ import {
   startChain,
   startFlakyProxy,
   startKeeperProcess,
+  stopKeepers,
   until,
 } from "./harness.js";
 
@@ -54,14 +55,7 @@ describe("Keeper end to end against hardhat node", function () {
   });
 
   afterEach(async function () {
-    if (this.currentTest?.state === "failed") {
-      // The keepers' own account of what happened, for the CI log.
-      for (const [i, k] of keepers.entries()) {
-        console.log(`--- keeper ${i} stderr:\n${k.stderr()}\n--- keeper ${i} last log lines:`);
-        for (const l of k.lines.slice(-40)) console.log(JSON.stringify(l));
-      }
-    }
-    for (const k of keepers) if (k.child.exitCode === null) k.child.kill("SIGKILL");
+    stopKeepers(keepers, this.currentTest?.state === "failed");
     keepers = [];
     for (const d of dataDirs) await rm(d, { recursive: true, force: true });
     dataDirs = [];

@@ -183,6 +183,20 @@ export function startKeeperProcess(args: string[], env: Record<string, string>):
   return { child, lines, stderr: () => err, waitFor, exited };
 }
 
+/**
+ * After a test: when it failed, prints each keeper's stderr and last log lines (their own account of what happened,
+ * for the CI log); then kills every keeper still running.
+ */
+export function stopKeepers(keepers: readonly KeeperProcess[], failed: boolean) {
+  if (failed) {
+    for (const [i, k] of keepers.entries()) {
+      console.log(`--- keeper ${i} stderr:\n${k.stderr()}\n--- keeper ${i} last log lines:`);
+      for (const l of k.lines.slice(-40)) console.log(JSON.stringify(l));
+    }
+  }
+  for (const k of keepers) if (k.child.exitCode === null) k.child.kill("SIGKILL");
+}
+
 /** Polls `check` until it returns true (rejects after `timeoutMs`: failure only, never a speed assertion). */
 export async function until(check: () => Promise<boolean>, timeoutMs: number, what: string) {
   const deadline = Date.now() + timeoutMs;

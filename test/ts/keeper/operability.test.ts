@@ -29,6 +29,7 @@ import {
   openPopulation,
   startChain,
   startKeeperProcess,
+  stopKeepers,
   startTcpProxy,
   until,
 } from "./harness.js";
@@ -137,13 +138,7 @@ describe("Keeper operability: RPC outages, WebSocket, /healthz, metrics and log 
   });
 
   afterEach(async function () {
-    if (this.currentTest?.state === "failed") {
-      for (const [i, k] of keepers.entries()) {
-        console.log(`--- keeper ${i} stderr:\n${k.stderr()}\n--- keeper ${i} last log lines:`);
-        for (const l of k.lines.slice(-40)) console.log(JSON.stringify(l));
-      }
-    }
-    for (const k of keepers) if (k.child.exitCode === null) k.child.kill("SIGKILL");
+    stopKeepers(keepers, this.currentTest?.state === "failed");
     keepers = [];
     for (const n of nodes) n.kill();
     nodes = [];
