@@ -5,6 +5,7 @@ import { join } from "node:path";
 
 import { expect } from "chai";
 
+import { near } from "./helpers/near.js";
 import { ROOT } from "./helpers/node.js";
 
 const num = (s: string) => Number(s.replace(/[,$]/g, ""));
@@ -133,8 +134,8 @@ describe("npm run demo", function () {
           expect(k).to.equal(kind);
           const row = mine.find((x) => x.step === Number(s) && account.startsWith(x.account));
           expect(row, c.title).to.not.equal(undefined);
-          expect(num(at)).to.be.closeTo(row!.price, 0.01);
-          expect(p.valueAt(c.cy), `y of ${c.title}`).to.be.closeTo(row!.price, range * 0.01);
+          near(num(at), row!.price, 0.01, c.title);
+          near(p.valueAt(c.cy), row!.price, range * 0.01, `y of ${c.title}`);
           expect(c.cx, `x of ${c.title}: right of its update`).to.be.greaterThan(xTick.get(row!.step)!);
           expect(c.cx, `x of ${c.title}: before the next update`).to.be.lessThan(xTick.get(row!.step + 1) ?? p.plot.x + p.plot.width);
         }
@@ -167,10 +168,10 @@ describe("npm run demo", function () {
       expect(s.points, `${id} sampled at every step`).to.equal(path.length);
       expect(s.circles.map((c) => Number(/^step (\d+):/.exec(c.title)?.[1]))).to.deep.equal(path.map((x) => x.step));
       const values = s.circles.map((c) => num(/ ([\d,.]+) USDC$/.exec(c.title)![1]));
-      expect(values[0], `${id} at the start`).to.be.closeTo(first, 0.01);
-      expect(values[values.length - 1], `${id} at the end`).to.be.closeTo(last, 0.01);
+      near(values[0], first, 0.01, `${id} at the start`);
+      near(values[values.length - 1], last, 0.01, `${id} at the end`);
       const span = Math.max(...values) - Math.min(...values);
-      s.circles.forEach((c, i) => expect(p.valueAt(c.cy), `${id} at step ${i}`).to.be.closeTo(values[i], Math.max(span, 1) * 0.02));
+      s.circles.forEach((c, i) => near(p.valueAt(c.cy), values[i], Math.max(span, 1) * 0.02, `${id} at step ${i}`));
       // Not a flat line along the bottom: the scale fits the series.
       const ys = s.circles.map((c) => c.cy);
       expect(Math.max(...ys) - Math.min(...ys), `${id} moves visibly`).to.be.at.least(p.plot.height * 0.1);

@@ -31,6 +31,7 @@ import { type KeeperMetrics, LIQUIDATION_OUTCOMES, createMetrics } from "../../.
 import { createNonceManager, isNonceError } from "../../../keeper/src/nonce.ts";
 import { type Candidate, positionKey } from "../../../keeper/src/types.ts";
 import { ETH, SCALE, answer, deployProtocol, usd, wad } from "../helpers/fixture.js";
+import { near } from "../helpers/near.js";
 
 const conn = await network.create();
 const { ethers, networkHelpers } = conn;
@@ -136,10 +137,6 @@ async function outcomes(m: KeeperMetrics): Promise<Record<string, number>> {
   return Object.fromEntries(values.filter((v) => v.value !== 0).map((v) => [String(v.labels.outcome), v.value]));
 }
 
-/** |actual - expected| <= tolerance, for fractional numbers (the Hardhat chai matchers' closeTo takes integers only). */
-function near(actual: number, expected: number, tolerance: number) {
-  expect(Math.abs(actual - expected) <= tolerance, `${actual} within ${tolerance} of ${expected}`).to.equal(true);
-}
 
 /** "12.34 USDC" → 12.34, checking the unit. */
 function amount(text: unknown, unit: string): number {

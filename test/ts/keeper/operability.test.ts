@@ -14,6 +14,7 @@ import { Wallet } from "ethers";
 import { network } from "hardhat";
 
 import { deployProtocol } from "../helpers/fixture.js";
+import { near } from "../helpers/near.js";
 import { freePort, startNode } from "../helpers/node.js";
 
 import {
@@ -89,10 +90,6 @@ function sample(text: string, name: string, labels = ""): number {
   return line === undefined ? Number.NaN : Number(line.split(" ").at(-1));
 }
 
-/** |actual - expected| <= tolerance, for fractional numbers (the Hardhat chai matchers' closeTo takes integers only). */
-function near(actual: number, expected: number, tolerance: number) {
-  expect(Math.abs(actual - expected) <= tolerance, `${actual} within ${tolerance} of ${expected}`).to.equal(true);
-}
 
 /** "12.34 USDC" → 12.34; fails unless the amount carries `unit`. */
 function amount(text: unknown, unit: string): number {
