@@ -42,12 +42,14 @@ export default defineConfig({
   solidity: {
     // Chainlink's own mock aggregator, used as price feed and sequencer feed in tests and local deployments.
     // OpenZeppelin's TimelockController holds the admin and governor roles in every deployment.
+    // Pyth's MockPyth verifies price updates on local networks (orders and LP requests).
     // `hardhat run`, `hardhat ignition deploy` and the mocha tests build only the contracts (about 40 s from clean);
     // the Solidity tests (test/sol, another 2 minutes through viaIR) are built only by `hardhat test solidity`.
     splitTestsCompilation: true,
     npmFilesToBuild: [
       "@chainlink/contracts/src/v0.8/tests/MockV3Aggregator.sol",
       "@openzeppelin/contracts/governance/TimelockController.sol",
+      "@pythnetwork/pyth-sdk-solidity/MockPyth.sol",
     ],
     profiles: {
       // The engine's liquidation path holds more live values than the legacy pipeline's 16 stack slots, so both
@@ -60,9 +62,17 @@ export default defineConfig({
         settings: { viaIR: true, optimizer: { enabled: true, runs: 1, details: { yul: true } } },
       },
       production: {
-        version: SOLC_VERSION,
-        path: solcPath,
-        settings: { viaIR: true, optimizer: { enabled: true, runs: 10_000 } },
+        compilers: [{ version: SOLC_VERSION, path: solcPath, settings: { viaIR: true, optimizer: { enabled: true, runs: 10_000 } } }],
+        // The engine itself is entry points, views and calls into its linked libraries (where the trade, liquidation,
+        // order and configuration paths run at 10,000 runs); optimised for 10,000 runs it would exceed the 24 KB
+        // contract size limit, so it is optimised for size-weighted 200 runs.
+        overrides: {
+          "contracts/core/TidemarkEngine.sol": {
+            version: SOLC_VERSION,
+            path: solcPath,
+            settings: { viaIR: true, optimizer: { enabled: true, runs: 200 } },
+          },
+        },
       },
     },
   },

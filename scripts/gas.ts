@@ -2,14 +2,17 @@
  * Gas benchmark: measures each core operation on an in-process Hardhat network, with the contracts built by the
  * production profile (`npm run gas`), and writes gas-snapshot.json at the repository root: a flat object of integers.
  * Each figure is the gasUsed of one representative transaction (a warm account, a market already in use);
- * liquidateBatchPerPosition is one batch of 50 liquidatable positions divided by 50.
+ * liquidateBatchPerPosition is one batch of 50 liquidatable positions divided by 50. The order figures include the
+ * Pyth verification on Pyth's MockPyth (abi-decoding the update; the real Pyth contract also verifies a Wormhole
+ * signature, roughly 100-200k gas more per update on a live chain).
  */
 import { writeFile } from "node:fs/promises";
 
 import { Wallet, keccak256, toUtf8Bytes, type ContractTransactionResponse } from "ethers";
 import { network } from "hardhat";
 
-import { BTC, ETH, EXPOSURE_PARAMS, answer, deployProtocol, usd, wad } from "../test/ts/helpers/fixture.js";
+import { BTC, ETH, ETH_PYTH_ID, EXPOSURE_PARAMS, PYTH_UPDATE_FEE, answer, deployProtocol, usd, wad } from "../test/ts/helpers/fixture.js";
+import { PriceTape } from "../test/ts/helpers/pyth.js";
 
 const BATCH = 50;
 const { ethers, networkHelpers } = await network.connect();
@@ -45,6 +48,26 @@ snapshot.increasePosition = await gasOf(engine.connect(alice).modifyPosition(ETH
 snapshot.decreasePosition = await gasOf(engine.connect(alice).modifyPosition(ETH, wad(-5), 0, wad(2_990)));
 snapshot.addCollateral = await gasOf(engine.connect(alice).addCollateral(ETH, usd(500)));
 snapshot.closePosition = await gasOf(engine.connect(alice).closePosition(ETH, wad(2_990)));
+
+// Two-step orders on ETH at 3,000. A warm-up order first, so the figures are those of a market and an order book in
+// use (the first order ever also creates the order counter and escrow slots). The keeper executes with a MockPyth
+// update published 2 seconds after the request (the minimum delay), the first one after it.
+const tape = new PriceTape();
+async function executeNext(id: bigint) {
+  const order = await engine.getOrder(id);
+  const { minDelay } = await engine.orderParams();
+  await networkHelpers.time.increaseTo(order.requestedAt + minDelay);
+  const update = tape.publish(ETH_PYTH_ID, wad(3_000), order.requestedAt + minDelay);
+  return gasOf(engine.connect(keeper).executeOrder(id, [update], { value: PYTH_UPDATE_FEE }));
+}
+const fee = await engine.requiredExecutionFee();
+await engine.connect(carol).requestOrder(ETH, wad("0.5"), usd(500), wad(3_010), fee);
+await executeNext(await engine.orderCount());
+snapshot.requestOrder = await gasOf(engine.connect(alice).requestOrder(ETH, wad(10), usd(3_000), wad(3_010), fee));
+snapshot.executeOpenOrder = await executeNext(await engine.orderCount());
+await engine.connect(alice).requestClose(ETH, wad(2_990), fee);
+snapshot.executeCloseOrder = await executeNext(await engine.orderCount());
+if ((await engine.getPosition(alice.address, ETH)).size !== 0n) throw new Error("benchmark close order did not close");
 
 // The keeper already holds a free balance from earlier rewards, as a keeper in service does: its first reward ever
 // also pays for creating its balance slot (about 17k gas more, once per keeper).

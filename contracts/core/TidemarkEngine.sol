@@ -6,9 +6,11 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {IPyth} from "@pythnetwork/pyth-sdk-solidity/IPyth.sol";
 
 import {IInsuranceFund} from "../interfaces/IInsuranceFund.sol";
 import {ILiquidityPool} from "../interfaces/ILiquidityPool.sol";
+import {IOrders} from "../interfaces/IOrders.sol";
 import {ITidemarkEngine} from "../interfaces/ITidemarkEngine.sol";
 import {ConfigLib} from "../libraries/ConfigLib.sol";
 import {FixedPointMathLib as FP} from "../libraries/FixedPointMathLib.sol";
@@ -16,18 +18,30 @@ import {FundingLib} from "../libraries/FundingLib.sol";
 import {TradeLib, TradeEnv} from "../libraries/TradeLib.sol";
 import {LiquidationLib} from "../libraries/LiquidationLib.sol";
 import {MarketLib} from "../libraries/MarketLib.sol";
+import {OrderLib, OrderBook} from "../libraries/OrderLib.sol";
 import {RiskLib} from "../libraries/RiskLib.sol";
 import {OracleLib, OracleReading, SequencerConfig} from "../oracle/OracleLib.sol";
 import {MarketId} from "../types/MarketId.sol";
 import {
-    Market, Tier, RiskParams, RiskContext, OracleConfig, OracleStatus, Position, FundingParams, ExposureParams, Settlement
+    Market,
+    Tier,
+    RiskParams,
+    RiskContext,
+    OracleConfig,
+    OracleStatus,
+    Order,
+    OrderParams,
+    Position,
+    FundingParams,
+    ExposureParams,
+    Settlement
 } from "../types/DataTypes.sol";
 
 /// @title TidemarkEngine
 /// @notice See ITidemarkEngine. Thin core: entry points, access control, reentrancy lock, token transfers and views.
 /// The trade path is in TradeLib, liquidation in LiquidationLib, parameter rules in ConfigLib (all three linked
 /// libraries running on the engine's storage), risk math in RiskLib, pricing in PricingLib, funding in FundingLib,
-/// oracle rules in OracleLib. Token flows with the pool and insurance fund are netted per transaction and settled
+/// oracle rules in OracleLib, two-step orders in OrderLib (linked) and PythLib. Token flows with the pool and insurance fund are netted per transaction and settled
 /// last.
 contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
@@ -46,6 +60,8 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
     IInsuranceFund internal immutable _insurance;
     /// @dev 10 ** (18 - token decimals): token units to WAD.
     uint256 internal immutable _scale;
+    /// @dev Verifies the price updates orders and LP requests execute at.
+    IPyth internal immutable _pyth;
 
     mapping(MarketId id => Market) internal _markets;
     MarketId[] internal _marketIds;
@@ -59,9 +75,10 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
     /// @dev Time of the last reserve factor change (0: none since deployment), for its cooldown (ConfigLib). Shares
     /// globalPaused's slot.
     uint32 internal _reserveFactorChangedAt;
+    OrderBook internal _book;
 
-    constructor(IERC20Metadata token, ILiquidityPool pool_, IInsuranceFund insurance_, address admin) {
-        require(admin != address(0), PerpZeroAddress());
+    constructor(IERC20Metadata token, ILiquidityPool pool_, IInsuranceFund insurance_, IPyth pyth_, address admin) {
+        require(admin != address(0) && address(pyth_) != address(0), PerpZeroAddress());
         uint8 decimals = token.decimals();
         require(decimals <= 18, PerpUnsupportedTokenDecimals(decimals));
         require(pool_.asset() == address(token), PerpAssetMismatch(address(pool_), pool_.asset()));
@@ -70,7 +87,11 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
         _pool = pool_;
         _insurance = insurance_;
         _scale = 10 ** (18 - decimals);
+        _pyth = pyth_;
         reserveFactor = INITIAL_RESERVE_FACTOR;
+        // Until governance tunes them: a price published at least 2 s after the request, at most 60 s old when used
+        // and within 2% of Chainlink; expiry after 5 minutes; 0.50 USD to the executor.
+        _book.params = OrderParams({minDelay: 2, maxDelay: 300, maxPriceAge: 60, maxDeviation: 0.02e18, executionFee: 0.5e18});
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
     }
 
@@ -144,11 +165,115 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
     /// @dev Open, increase, decrease or close `msg.sender`'s position (TradeLib, linked), then settle token flows.
     function _trade(MarketId market, int256 sizeDelta, int256 collateralDelta, uint256 acceptablePrice) internal {
         Market storage m = _requireListed(market);
-        TradeEnv memory env = TradeEnv(_token, address(_pool), _insurance, _scale, globalPaused);
+        TradeEnv memory env = TradeEnv(_token, address(_pool), _insurance, _scale, globalPaused, msg.sender, 0, 0, false);
         _settle(
             TradeLib.trade(
                 m, _positions[market], _freeBalances, _sequencer, env, market, sizeDelta, collateralDelta, acceptablePrice
             )
+        );
+    }
+
+    /* ================================================================== orders */
+
+    /// @inheritdoc IOrders
+    function requestOrder(
+        MarketId market,
+        int256 sizeDelta,
+        int256 collateralDelta,
+        uint256 acceptablePrice,
+        uint256 executionFee
+    ) external nonReentrant returns (uint256) {
+        return _request(market, sizeDelta, collateralDelta, acceptablePrice, executionFee, false);
+    }
+
+    /// @inheritdoc IOrders
+    function requestClose(MarketId market, uint256 acceptablePrice, uint256 executionFee)
+        external
+        nonReentrant
+        returns (uint256)
+    {
+        return _request(market, 0, 0, acceptablePrice, executionFee, true);
+    }
+
+    /// @inheritdoc IOrders
+    function executeOrder(uint256 orderId, bytes[] calldata priceUpdate) external payable nonReentrant {
+        OrderLib.execute(_book, _markets, _freeBalances, _sequencer, _pyth, orderId, priceUpdate, msg.value, globalPaused);
+    }
+
+    /// @inheritdoc IOrders
+    function executeOrders(uint256[] calldata orderIds, bytes[][] calldata priceUpdates)
+        external
+        payable
+        nonReentrant
+        returns (uint256)
+    {
+        return OrderLib.executeBatch(
+            _book, _markets, _freeBalances, _sequencer, _pyth, orderIds, priceUpdates, msg.value, globalPaused
+        );
+    }
+
+    /// @inheritdoc IOrders
+    function poolMarkToMarketAt(bytes[] calldata priceUpdate, uint256 earliest)
+        external
+        payable
+        nonReentrant
+        returns (int256)
+    {
+        require(msg.sender == address(_pool), OrderOnlyPool(msg.sender));
+        return OrderLib.poolMarkToMarketAt(
+            _book, _markets, _marketIds, _sequencer, _pyth, priceUpdate, earliest, msg.value, _scale
+        );
+    }
+
+    /// @inheritdoc IOrders
+    function cancelOrder(uint256 orderId) external nonReentrant {
+        OrderLib.cancelExpired(_book, _freeBalances, orderId);
+    }
+
+    /// @inheritdoc IOrders
+    function executeOrderCallback(uint256 orderId, uint256 price, uint256 referencePrice) external {
+        require(msg.sender == address(this), OrderOnlySelf(msg.sender));
+        Order memory o = _book.orders[orderId];
+        // The escrowed collateral returns to the free balance, from which the trade moves it into the position.
+        if (o.collateralDelta > 0) _freeBalances[o.account] += uint256(int256(o.collateralDelta));
+        TradeEnv memory env =
+            TradeEnv(_token, address(_pool), _insurance, _scale, globalPaused, o.account, price, referencePrice, o.reduceOnly);
+        _settle(
+            TradeLib.trade(
+                _markets[o.market],
+                _positions[o.market],
+                _freeBalances,
+                _sequencer,
+                env,
+                o.market,
+                o.sizeDelta,
+                o.collateralDelta,
+                o.acceptablePrice
+            )
+        );
+    }
+
+    function _request(
+        MarketId market,
+        int256 sizeDelta,
+        int256 collateralDelta,
+        uint256 acceptablePrice,
+        uint256 executionFee,
+        bool close
+    ) internal returns (uint256) {
+        return OrderLib.request(
+            _book,
+            _markets[market],
+            _positions[market],
+            _freeBalances,
+            market,
+            sizeDelta,
+            collateralDelta,
+            acceptablePrice,
+            executionFee,
+            _scale,
+            globalPaused,
+            close
         );
     }
 
@@ -273,6 +398,20 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
         emit ReserveFactorSet(reserveFactor_);
     }
 
+    /// @inheritdoc IOrders
+    function setOrderParams(OrderParams calldata params) external onlyRole(GOVERNOR_ROLE) {
+        OrderLib.setParams(_book, params);
+    }
+
+    /// @inheritdoc IOrders
+    function setPythPriceId(MarketId market, bytes32 priceId) external onlyRole(GOVERNOR_ROLE) {
+        Market storage m = _requireListed(market);
+        require(priceId != 0, PerpZeroAmount());
+        require(priceId != m.pythPriceId, PerpParameterUnchanged());
+        m.pythPriceId = priceId;
+        emit PythPriceIdSet(market, priceId);
+    }
+
     /// @inheritdoc ITidemarkEngine
     function setMarketPaused(MarketId market, bool paused) external onlyRole(GUARDIAN_ROLE) {
         Market storage m = _requireListed(market);
@@ -303,6 +442,46 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
     /// @inheritdoc ITidemarkEngine
     function insuranceFund() external view returns (address) {
         return address(_insurance);
+    }
+
+    /// @inheritdoc IOrders
+    function pyth() external view returns (address) {
+        return address(_pyth);
+    }
+
+    /// @inheritdoc IOrders
+    function pythPriceId(MarketId market) external view returns (bytes32) {
+        return _markets[market].pythPriceId;
+    }
+
+    /// @inheritdoc IOrders
+    function orderParams() external view returns (OrderParams memory) {
+        return _book.params;
+    }
+
+    /// @inheritdoc IOrders
+    function requiredExecutionFee() external view returns (uint256) {
+        return OrderLib.executionFeeOf(_book.params, _scale);
+    }
+
+    /// @inheritdoc IOrders
+    function getOrder(uint256 orderId) external view returns (Order memory) {
+        return _book.orders[orderId];
+    }
+
+    /// @inheritdoc IOrders
+    function pendingOrderId(address account, MarketId market) external view returns (uint256) {
+        return _book.pending[market][account];
+    }
+
+    /// @inheritdoc IOrders
+    function orderCount() external view returns (uint256) {
+        return _book.count;
+    }
+
+    /// @inheritdoc IOrders
+    function totalOrderEscrow() external view returns (uint256) {
+        return _book.escrow;
     }
 
     /// @inheritdoc ITidemarkEngine

@@ -6,13 +6,14 @@ import {
     Tier, RiskParams, RiskContext, OracleConfig, OracleStatus, Position, FundingParams, ExposureParams
 } from "../types/DataTypes.sol";
 import {SequencerConfig} from "../oracle/OracleLib.sol";
+import {IOrders} from "./IOrders.sol";
 
 /// @title ITidemarkEngine
 /// @notice Accounts, isolated positions, tiered margin and liquidation. The engine is the only holder of trader funds.
 /// Units: sizes and prices are WAD (18 decimals); USD money in views and parameters is WAD; token amounts passed to
 /// deposit, withdraw and collateral functions are in the collateral token's own decimals.
 /// @dev Warning: the collateral token is valued at exactly 1 USD; a depeg is not modelled.
-interface ITidemarkEngine {
+interface ITidemarkEngine is IOrders {
     /* ------------------------------------------------------------------ errors */
 
     /// @notice Thrown when an amount or delta that must be non-zero is zero.

@@ -82,4 +82,20 @@ library ConstantsLib {
     /// take at least N - 1 days after the first, however the timelock batches them (a batch of two reverts at the
     /// second).
     uint256 internal constant MIN_RATE_CHANGE_INTERVAL = 1 days;
+
+    /// @dev Two-step execution (OrderParams). Minimum delay from request to the price's publish time: 1 second (so the
+    /// price is always published after the request) to 1 minute.
+    uint256 internal constant MIN_ORDER_MIN_DELAY = 1;
+    uint256 internal constant MAX_ORDER_MIN_DELAY = 60;
+    /// @dev Expiry of an unexecuted request: 30 seconds to 1 day after it, and after its minimum delay.
+    uint256 internal constant MIN_ORDER_MAX_DELAY = 30;
+    uint256 internal constant MAX_ORDER_MAX_DELAY = 1 days;
+    /// @dev Age a Pyth price may have when used: 1 second to 5 minutes.
+    uint256 internal constant MIN_PRICE_AGE = 1;
+    uint256 internal constant MAX_PRICE_AGE = 5 minutes;
+    /// @dev Largest accepted distance of the Pyth price from the Chainlink price: 0.1% to 10%.
+    uint256 internal constant MIN_PRICE_DEVIATION = 0.001e18;
+    uint256 internal constant MAX_PRICE_DEVIATION = 0.1e18;
+    /// @dev Highest execution fee per order or LP request: 100 USD.
+    uint256 internal constant MAX_EXECUTION_FEE = 100e18;
 }

@@ -194,10 +194,16 @@ library MarketLib {
         if (m.longOpenInterest == 0 && m.shortOpenInterest == 0) return (0, true);
         OracleReading memory r = OracleLib.read(ConfigLib.oracleConfigOf(m), sequencer);
         uint256 price = r.price != 0 && r.price <= ConstantsLib.MAX_PRICE ? r.price : m.fundingPrice;
+        value = poolValueAt(m, price);
+        fresh = r.status == OracleStatus.Ok;
+    }
+
+    /// @notice poolValue at a given price (at most ConstantsLib.MAX_PRICE times 1.1, the largest Pyth price an LP
+    /// request can be fulfilled at), in WAD^2 USD, exact.
+    function poolValueAt(Market storage m, uint256 price) internal view returns (int256) {
         int256 skew = int256(uint256(m.longOpenInterest)) - int256(uint256(m.shortOpenInterest));
         int256 entrySum = int256(m.longEntrySum) - int256(m.shortEntrySum);
-        value = entrySum - skew * int256(price) + skew * FundingLib.pendingIndex(m) - m.sizeFundingSum
+        return entrySum - skew * int256(price) + skew * FundingLib.pendingIndex(m) - m.sizeFundingSum
             - int256(PricingLib.unwindPremium36(price, skew, m.exposure.impactSkewScale));
-        fresh = r.status == OracleStatus.Ok;
     }
 }

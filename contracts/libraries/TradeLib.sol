@@ -22,20 +22,26 @@ struct TradeEnv {
     IInsuranceFund insurance;
     uint256 scale; // 10 ** (18 - token decimals)
     bool globalPaused;
+    address account; // the trader
+    uint256 price; // execution price before impact (an order's Pyth price); 0: the market's Chainlink price
+    uint256 referencePrice; // an order's Chainlink price, where the initial margin must hold too; 0: none
+    bool reduceOnly; // an order that only reduces: it closes at most what is left and never opens the other side
 }
 
 /// @title TradeLib
 /// @notice The trade path: open, increase, decrease, close. Input bounds, pause and oracle rules, funding settlement,
 /// open-interest caps, price impact and slippage, taker fee, realised PnL, margin checks, position and market
 /// bookkeeping, events. Token flows are returned for the engine to settle after every effect.
+/// The trader is `env.account`: `msg.sender` for a direct trade, the order's account when the engine executes an order.
 /// @dev A linked library: its external function runs in the engine's context (DELEGATECALL) on the engine's storage
-/// and emits the engine's events; `msg.sender` is the trader. It keeps the engine under the contract size limit at
+/// and emits the engine's events. It keeps the engine under the contract size limit at
 /// the cost of one DELEGATECALL per trade. The engine holds the reentrancy lock.
 library TradeLib {
     using FP for uint256;
 
-    /// @notice Opens, increases, decreases or closes `msg.sender`'s position on `market` (see
-    /// ITidemarkEngine.modifyPosition). Checks, then effects; returns the token flows for the engine to settle.
+    /// @notice Opens, increases, decreases or closes `env.account`'s position on `market` (see
+    /// ITidemarkEngine.modifyPosition and IOrders). Checks, then effects; returns the token flows for the engine to
+    /// settle.
     function trade(
         Market storage m,
         mapping(address => Position) storage positions,
@@ -47,7 +53,9 @@ library TradeLib {
         int256 collateralDelta,
         uint256 acceptablePrice
     ) external returns (Settlement memory s) {
-        Position memory pos = positions[msg.sender];
+        address account = env.account;
+        Position memory pos = positions[account];
+        if (env.reduceOnly) sizeDelta = _reduceOnlyDelta(pos.size, sizeDelta, account, market);
         // Bound the inputs before any arithmetic on them: no valid trade moves more than the maximum size, or more
         // collateral than a position can hold.
         uint256 absDelta = FP.abs(sizeDelta);
@@ -63,7 +71,7 @@ library TradeLib {
         if (increasing) require(!m.paused && !env.globalPaused, ITidemarkEngine.PerpMarketPaused(market));
 
         // Decreasing and closing work in the sequencer grace period; opening and increasing need a settled price.
-        uint256 price = MarketLib.requirePrice(m, sequencer, market, !increasing);
+        uint256 price = env.price != 0 ? env.price : MarketLib.requirePrice(m, sequencer, market, !increasing);
         // Funding accrues before open interest changes, and the position settles what it owes (or is owed) now.
         int256 index = FundingLib.accrue(m, price);
         int256 funding = FundingLib.owed(size, index, pos.fundingIndex, RiskLib.WAD * env.scale);
@@ -80,27 +88,27 @@ library TradeLib {
         // Realised PnL on the closed part rounds down (towards -inf): never overpays the trader.
         int256 pnl = increasing ? int256(0) : FP.sDivDown(-sizeDelta * (int256(execPrice) - int256(uint256(pos.entryPrice))), RiskLib.WAD * env.scale);
 
-        if (collateralDelta > 0) MarketLib.debitFree(freeBalances, msg.sender, uint256(collateralDelta));
+        if (collateralDelta > 0) MarketLib.debitFree(freeBalances, account, uint256(collateralDelta));
         int256 collateral = int256(uint256(pos.collateral)) + pnl - int256(fee) - funding + collateralDelta;
         s.toPool = int256(fee) - pnl + funding;
-        if (funding != 0) emit ITidemarkEngine.FundingSettled(msg.sender, market, funding);
+        if (funding != 0) emit ITidemarkEngine.FundingSettled(account, market, funding);
 
         // The position before the trade, for the market aggregates (pos is updated in place below).
         (uint256 oldEntry, int256 oldIndex) = (pos.entryPrice, pos.fundingIndex);
         if (newSize == 0) {
             require(collateralDelta == 0, ITidemarkEngine.PerpCollateralDeltaOnClose(collateralDelta));
             if (collateral < 0) {
-                MarketLib.coverShortfall(s, env.insurance, msg.sender, market, uint256(-collateral), 0);
+                MarketLib.coverShortfall(s, env.insurance, account, market, uint256(-collateral), 0);
                 collateral = 0;
             }
-            freeBalances[msg.sender] += uint256(collateral);
+            freeBalances[account] += uint256(collateral);
             MarketLib.removeAccount(m, positions, pos.index);
-            delete positions[msg.sender];
+            delete positions[account];
             pos.size = 0;
             pos.collateral = 0;
             pos.entryPrice = 0;
         } else {
-            require(collateral >= 0, ITidemarkEngine.PerpInsufficientMargin(msg.sender, market, collateral * int256(env.scale), 0));
+            require(collateral >= 0, ITidemarkEngine.PerpInsufficientMargin(account, market, collateral * int256(env.scale), 0));
             uint256 absNew = FP.abs(newSize);
             require(absNew <= ConstantsLib.MAX_POSITION_SIZE, ITidemarkEngine.PerpPositionTooLarge(absNew, ConstantsLib.MAX_POSITION_SIZE));
             // Minimum size check on notional rounded down: a borderline position is rejected.
@@ -109,7 +117,8 @@ library TradeLib {
                 notional >= m.params.minPositionNotional, ITidemarkEngine.PerpPositionTooSmall(notional, m.params.minPositionNotional)
             );
             // The position before the trade, funding still pending; evaluated at `price` for the old and new sizes.
-            RiskContext memory ctx = MarketLib.context(m, pos, env.scale, FP.max(FP.abs(size), absNew) * price);
+            RiskContext memory ctx =
+                MarketLib.context(m, pos, env.scale, FP.max(FP.abs(size), absNew) * FP.max(price, env.referencePrice));
             pos.fundingIndex = int128(index);
             if (increasing) pos.entryPrice = uint96(_averageEntry(size, pos.entryPrice, sizeDelta, execPrice));
             pos.size = int128(newSize); // |newSize| <= MAX_POSITION_SIZE < 2**127
@@ -119,21 +128,25 @@ library TradeLib {
                 ctx.collateral = uint256(collateral);
                 ctx.entryPrice = pos.entryPrice;
                 ctx.fundingOwed = 0; // settled into the collateral above
-                MarketLib.requireInitialMargin(msg.sender, market, ctx, price);
+                MarketLib.requireInitialMargin(account, market, ctx, price);
+                // An order also meets initial margin at the Chainlink price liquidations use: the Pyth price may lie
+                // up to maxDeviation away, more than the gap between initial and maintenance margin, and a position
+                // must not be liquidatable (or bankrupt) the moment it opens.
+                if (env.referencePrice != 0) MarketLib.requireInitialMargin(account, market, ctx, env.referencePrice);
             } else {
                 _requireNotWorse(ctx, newSize, uint256(collateral), price);
             }
             if (size == 0) {
-                m.accounts.push(msg.sender);
+                m.accounts.push(account);
                 pos.index = uint32(m.accounts.length); // fewer than 2**32 positions per market
             }
-            positions[msg.sender] = pos;
+            positions[account] = pos;
         }
-        if (collateralDelta < 0) freeBalances[msg.sender] += uint256(-collateralDelta);
+        if (collateralDelta < 0) freeBalances[account] += uint256(-collateralDelta);
         MarketLib.updateOpenInterest(m, size, oldEntry, oldIndex, newSize, pos.entryPrice, pos.fundingIndex);
 
         emit ITidemarkEngine.PositionModified(
-            msg.sender,
+            account,
             market,
             sizeDelta,
             collateralDelta,
@@ -146,6 +159,17 @@ library TradeLib {
             price,
             PricingLib.impactCost(sizeDelta, execPrice, price, env.scale)
         );
+    }
+
+    /// @dev A reduce-only order's size delta against the position as it is now: the position may have shrunk
+    /// (partial liquidation) or gone since the request. Closes at most what is left; PerpNoPosition when nothing is.
+    function _reduceOnlyDelta(int256 size, int256 sizeDelta, address account, MarketId market)
+        private
+        pure
+        returns (int256)
+    {
+        require(size != 0 && (size > 0) != (sizeDelta > 0), ITidemarkEngine.PerpNoPosition(account, market));
+        return FP.abs(sizeDelta) > FP.abs(size) ? -size : sizeDelta;
     }
 
     /// @dev Size-weighted entry price. Rounds against the trader: up for longs, down for shorts.
@@ -174,8 +198,8 @@ library TradeLib {
         require(hfAfter >= hfBefore, ITidemarkEngine.PerpHealthWorsened(hfBefore, hfAfter));
     }
 
-    /// @dev Opening or increasing by `sizeDelta` may not take the side's open interest, at the oracle price, above
-    /// its cap: the side's ratio times the pool's token balance. Notional rounds up and the cap down.
+    /// @dev Opening or increasing by `sizeDelta` may not take the side's open interest, at the execution price before
+    /// impact, above its cap: the side's ratio times the pool's token balance. Notional rounds up and the cap down.
     function _requireOpenInterestCap(Market storage m, TradeEnv memory env, MarketId market, int256 sizeDelta, uint256 price)
         private
         view

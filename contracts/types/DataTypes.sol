@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {MarketId} from "./MarketId.sol";
+
 /// @notice One margin tier. A tier applies to the part of a position's notional at or above `notionalFloor` and below
 /// the next tier's floor (the last tier is unbounded). Rates are marginal, like tax brackets.
 /// @dev Packs into one slot.
@@ -130,6 +132,7 @@ struct Market {
     uint256 longEntrySum; // sum over longs of |size| * entryPrice
     uint256 shortEntrySum; // sum over shorts of |size| * entryPrice
     int256 sizeFundingSum; // sum of size * position funding index
+    bytes32 pythPriceId; // Pyth price feed id of the market's base asset; orders need it set (setPythPriceId)
 }
 
 /// @notice Token flows netted over one engine transaction, settled last. Positive: the engine pays; negative: it
@@ -140,4 +143,38 @@ struct Settlement {
     uint256 insuranceAvailable; // insurance balance as seen by this transaction (valid when loaded)
     bool insuranceLoaded;
     uint256 keeperReward;
+}
+
+/// @notice Lifecycle of a two-step order. An id that was never issued reads as None.
+enum OrderStatus {
+    None,
+    Pending,
+    Executed,
+    Cancelled
+}
+
+/// @notice A requested size change, executed later by anyone at a Pyth price published after the request.
+/// @dev Four slots. `collateralDelta` > 0 and `executionFee` are held in escrow (token units) until the order executes
+/// or is cancelled. `reduceOnly`: the order decreases or closes the position it was requested against; it never
+/// opens the other side (at execution it closes at most what is left, and is cancelled if nothing is).
+struct Order {
+    address account;
+    uint32 requestedAt; // seconds
+    OrderStatus status;
+    bool reduceOnly;
+    MarketId market;
+    int128 sizeDelta; // WAD base units
+    int128 collateralDelta; // token units
+    uint128 acceptablePrice; // WAD; a buy's maximum, a sell's minimum (larger bounds are stored as uint128 max)
+    uint128 executionFee; // token units, paid to the executor
+}
+
+/// @notice Rules of two-step execution, shared by trader orders and LP requests. Each within ConstantsLib's bounds.
+/// @dev One slot.
+struct OrderParams {
+    uint32 minDelay; // seconds from the request to the earliest publish time of the price it executes at
+    uint32 maxDelay; // seconds from the request after which it can no longer execute and anyone may cancel it
+    uint32 maxPriceAge; // seconds a Pyth price may have aged when it is used
+    uint64 maxDeviation; // WAD fraction: how far the Pyth price may lie from the Chainlink price
+    uint96 executionFee; // WAD USD per order or LP request, paid to whoever executes it
 }

@@ -17,6 +17,7 @@ type Value = any; // a literal, a module parameter or a future: Ignition resolve
 export interface MarketSpec {
   symbol: string; // e.g. "ETH-USD"; also the prefix of the market's Ignition futures
   feed: Value; // Chainlink aggregator address
+  pythPriceId: Value; // Pyth price feed id (bytes32) the market's orders execute at
   oracle: { heartbeat: Value; minPrice: Value; maxPrice: Value };
   riskParams: Value; // RiskParams struct as an object
   tiers: Value; // Tier[] as objects
@@ -26,6 +27,7 @@ export interface MarketSpec {
 
 export interface SystemSpec {
   token: Value; // collateral token address (or future)
+  pyth: Value; // Pyth contract (MockPyth on local chains) verifying the prices orders and LP requests execute at
   minDelay: Value; // timelock minimum delay, seconds
   proposers: Value; // timelock proposers (and cancellers)
   executors: Value; // timelock executors (the zero address: anyone)
@@ -39,8 +41,8 @@ export interface SystemSpec {
  *  1. TimelockController(minDelay, proposers, executors, admin = none);
  *  2. the engine's linked libraries, the pool, the insurance fund, the engine (deployer as temporary admin), the lens;
  *  3. binds the pool and the fund to the engine;
- *  4. as temporary governor, lists the initial markets and sets their exposure and funding parameters and the
- *     sequencer feed;
+ *  4. as temporary governor, lists the initial markets and sets their exposure and funding parameters and Pyth
+ *     feed ids, and the sequencer feed;
  *  5. grants GUARDIAN_ROLE to the guardian, DEFAULT_ADMIN_ROLE and GOVERNOR_ROLE to the timelock, and renounces the
  *     deployer's roles. From then on every parameter change and listing goes through the timelock.
  */
@@ -52,10 +54,11 @@ export function buildSystem(m: IgnitionModuleBuilder, spec: SystemSpec) {
     ConfigLib: m.library("ConfigLib"),
     TradeLib: m.library("TradeLib"),
     LiquidationLib: m.library("LiquidationLib"),
+    OrderLib: m.library("OrderLib"),
   };
   const pool = m.contract("LiquidityPool", [spec.token, "Tidemark LP", "tmLP"]);
   const insurance = m.contract("InsuranceFund", [spec.token]);
-  const engine = m.contract("TidemarkEngine", [spec.token, pool, insurance, deployer], { libraries });
+  const engine = m.contract("TidemarkEngine", [spec.token, pool, insurance, spec.pyth, deployer], { libraries });
   const bindPool = m.call(pool, "bindEngine", [engine], { id: "Pool_bindEngine" });
   const bindFund = m.call(insurance, "bindEngine", [engine], { id: "InsuranceFund_bindEngine" });
   const lens = m.contract("TidemarkLens", [engine]);
@@ -84,6 +87,10 @@ export function buildSystem(m: IgnitionModuleBuilder, spec: SystemSpec) {
       }),
       m.call(engine, "setFundingParams", [marketId(market.symbol), market.funding], {
         id: `${key}_setFundingParams`,
+        after: [list],
+      }),
+      m.call(engine, "setPythPriceId", [marketId(market.symbol), market.pythPriceId], {
+        id: `${key}_setPythPriceId`,
         after: [list],
       }),
     );

@@ -67,7 +67,7 @@ describe("TidemarkEngine: accounts", function () {
       const pool = await ethers.deployContract("LiquidityPool", [feeToken, "Fee LP", "fLP"]);
       const insurance = await ethers.deployContract("InsuranceFund", [feeToken]);
       const factory = await engineFactory(f);
-      const engine = await factory.deploy(feeToken, pool, insurance, f.deployer.address);
+      const engine = await factory.deploy(feeToken, pool, insurance, f.pyth, f.deployer.address);
       await engine.waitForDeployment();
       await pool.bindEngine(engine);
       await insurance.bindEngine(engine);
@@ -184,10 +184,18 @@ describe("TidemarkEngine: accounts", function () {
       expect(await engine.totalOpenNotional()).to.equal(0n);
     });
 
+    it("rejects a zero Pyth contract with PerpZeroAddress", async function () {
+      const f = await networkHelpers.loadFixture(protocolFixture);
+      const factory = await engineFactory(f);
+      await expect(
+        factory.deploy(f.token, f.pool, f.insurance, ethers.ZeroAddress, f.deployer.address),
+      ).to.be.revertedWithCustomError(factory, "PerpZeroAddress");
+    });
+
     it("rejects a zero admin with PerpZeroAddress", async function () {
       const f = await networkHelpers.loadFixture(protocolFixture);
       const factory = await engineFactory(f);
-      await expect(factory.deploy(f.token, f.pool, f.insurance, ethers.ZeroAddress)).to.be.revertedWithCustomError(
+      await expect(factory.deploy(f.token, f.pool, f.insurance, f.pyth, ethers.ZeroAddress)).to.be.revertedWithCustomError(
         factory,
         "PerpZeroAddress",
       );
@@ -200,7 +208,7 @@ describe("TidemarkEngine: accounts", function () {
         const t = await ethers.deployContract("MockERC20", ["Wide", "WIDE", decimals]);
         const pool = await ethers.deployContract("LiquidityPool", [t, "W LP", "wLP"]);
         const insurance = await ethers.deployContract("InsuranceFund", [t]);
-        await expect(factory.deploy(t, pool, insurance, f.deployer.address))
+        await expect(factory.deploy(t, pool, insurance, f.pyth, f.deployer.address))
           .to.be.revertedWithCustomError(factory, "PerpUnsupportedTokenDecimals")
           .withArgs(decimals);
       }
@@ -212,7 +220,7 @@ describe("TidemarkEngine: accounts", function () {
       const t = await ethers.deployContract("MockERC20", ["Dai", "DAI", 18]);
       const pool = await ethers.deployContract("LiquidityPool", [t, "D LP", "dLP"]);
       const insurance = await ethers.deployContract("InsuranceFund", [t]);
-      const engine = await factory.deploy(t, pool, insurance, f.deployer.address);
+      const engine = await factory.deploy(t, pool, insurance, f.pyth, f.deployer.address);
       await engine.waitForDeployment();
       expect(await engine.collateralToken()).to.equal(await t.getAddress());
     });
@@ -224,10 +232,10 @@ describe("TidemarkEngine: accounts", function () {
       const otherPool = await ethers.deployContract("LiquidityPool", [other, "O LP", "oLP"]);
       const otherInsurance = await ethers.deployContract("InsuranceFund", [other]);
 
-      await expect(factory.deploy(f.token, otherPool, f.insurance, f.deployer.address))
+      await expect(factory.deploy(f.token, otherPool, f.insurance, f.pyth, f.deployer.address))
         .to.be.revertedWithCustomError(factory, "PerpAssetMismatch")
         .withArgs(await otherPool.getAddress(), await other.getAddress());
-      await expect(factory.deploy(f.token, f.pool, otherInsurance, f.deployer.address))
+      await expect(factory.deploy(f.token, f.pool, otherInsurance, f.pyth, f.deployer.address))
         .to.be.revertedWithCustomError(factory, "PerpAssetMismatch")
         .withArgs(await otherInsurance.getAddress(), await other.getAddress());
     });

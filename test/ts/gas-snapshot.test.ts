@@ -13,6 +13,9 @@ const KEYS = [
   "liquidateFull",
   "liquidatePartial",
   "liquidateBatchPerPosition",
+  "requestOrder",
+  "executeOpenOrder",
+  "executeCloseOrder",
 ];
 
 describe("gas-snapshot.json", function () {

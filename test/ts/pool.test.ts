@@ -337,7 +337,7 @@ describe("LiquidityPool and InsuranceFund", function () {
           .to.be.revertedWithCustomError(vault, "VaultInvalidEngine")
           .withArgs(await engine.getAddress());
       }
-      const engine2 = await ethers.deployContract("TidemarkEngine", [token2, pool2, insurance2, deployer.address], {
+      const engine2 = await ethers.deployContract("TidemarkEngine", [token2, pool2, insurance2, f.pyth, deployer.address], {
         libraries: f.libraries,
       });
       for (const vault of [pool2, insurance2]) {

@@ -15,6 +15,10 @@ export const tidemarkEngineAbi = [
         "type": "address"
       },
       {
+        "name": "pyth_",
+        "type": "address"
+      },
+      {
         "name": "admin",
         "type": "address"
       }
@@ -117,6 +121,270 @@ export const tidemarkEngineAbi = [
       }
     ],
     "name": "OracleStale",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "orderId",
+        "type": "uint256"
+      }
+    ],
+    "name": "OrderAlreadyCancelled",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "orderId",
+        "type": "uint256"
+      }
+    ],
+    "name": "OrderAlreadyExecuted",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "account",
+        "type": "address"
+      },
+      {
+        "name": "market",
+        "type": "bytes32"
+      },
+      {
+        "name": "orderId",
+        "type": "uint256"
+      }
+    ],
+    "name": "OrderAlreadyPending",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "orderId",
+        "type": "uint256"
+      }
+    ],
+    "name": "OrderExecutionOutOfGas",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "orderId",
+        "type": "uint256"
+      },
+      {
+        "name": "expiredAt",
+        "type": "uint256"
+      }
+    ],
+    "name": "OrderExpired",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "orders",
+        "type": "uint256"
+      },
+      {
+        "name": "updates",
+        "type": "uint256"
+      }
+    ],
+    "name": "OrderLengthMismatch",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "market",
+        "type": "bytes32"
+      }
+    ],
+    "name": "OrderNoPythFeed",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "orderId",
+        "type": "uint256"
+      },
+      {
+        "name": "expiresAt",
+        "type": "uint256"
+      }
+    ],
+    "name": "OrderNotExpired",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "orderId",
+        "type": "uint256"
+      }
+    ],
+    "name": "OrderNotFound",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "caller",
+        "type": "address"
+      }
+    ],
+    "name": "OrderOnlyPool",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "caller",
+        "type": "address"
+      }
+    ],
+    "name": "OrderOnlySelf",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "market",
+        "type": "bytes32"
+      },
+      {
+        "name": "pythPrice",
+        "type": "uint256"
+      },
+      {
+        "name": "chainlinkPrice",
+        "type": "uint256"
+      },
+      {
+        "name": "maxDeviation",
+        "type": "uint256"
+      }
+    ],
+    "name": "OrderPriceDeviation",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "publishTime",
+        "type": "uint256"
+      },
+      {
+        "name": "blockTime",
+        "type": "uint256"
+      }
+    ],
+    "name": "OrderPriceFromFuture",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "priceId",
+        "type": "bytes32"
+      },
+      {
+        "name": "price",
+        "type": "int64"
+      },
+      {
+        "name": "expo",
+        "type": "int32"
+      }
+    ],
+    "name": "OrderPriceInvalid",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "publishTime",
+        "type": "uint256"
+      },
+      {
+        "name": "earliest",
+        "type": "uint256"
+      }
+    ],
+    "name": "OrderPriceNotFirst",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "publishTime",
+        "type": "uint256"
+      },
+      {
+        "name": "maxAge",
+        "type": "uint256"
+      }
+    ],
+    "name": "OrderPriceStale",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "publishTime",
+        "type": "uint256"
+      },
+      {
+        "name": "earliest",
+        "type": "uint256"
+      }
+    ],
+    "name": "OrderPriceTooEarly",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "priceId",
+        "type": "bytes32"
+      }
+    ],
+    "name": "OrderPriceUpdateInvalid",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "required",
+        "type": "uint256"
+      },
+      {
+        "name": "offered",
+        "type": "uint256"
+      }
+    ],
+    "name": "OrderWrongExecutionFee",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "required",
+        "type": "uint256"
+      },
+      {
+        "name": "sent",
+        "type": "uint256"
+      }
+    ],
+    "name": "OrderWrongUpdateFee",
     "type": "error"
   },
   {
@@ -831,6 +1099,166 @@ export const tidemarkEngineAbi = [
     "inputs": [
       {
         "indexed": true,
+        "name": "orderId",
+        "type": "uint256"
+      },
+      {
+        "indexed": true,
+        "name": "account",
+        "type": "address"
+      },
+      {
+        "indexed": true,
+        "name": "market",
+        "type": "bytes32"
+      },
+      {
+        "indexed": false,
+        "name": "caller",
+        "type": "address"
+      },
+      {
+        "indexed": false,
+        "name": "feeTo",
+        "type": "address"
+      },
+      {
+        "indexed": false,
+        "name": "reason",
+        "type": "bytes"
+      }
+    ],
+    "name": "OrderCancelled",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "name": "orderId",
+        "type": "uint256"
+      },
+      {
+        "indexed": true,
+        "name": "account",
+        "type": "address"
+      },
+      {
+        "indexed": true,
+        "name": "market",
+        "type": "bytes32"
+      },
+      {
+        "indexed": false,
+        "name": "executor",
+        "type": "address"
+      },
+      {
+        "indexed": false,
+        "name": "price",
+        "type": "uint256"
+      },
+      {
+        "indexed": false,
+        "name": "publishTime",
+        "type": "uint256"
+      },
+      {
+        "indexed": false,
+        "name": "executionFee",
+        "type": "uint256"
+      }
+    ],
+    "name": "OrderExecuted",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "components": [
+          {
+            "name": "minDelay",
+            "type": "uint32"
+          },
+          {
+            "name": "maxDelay",
+            "type": "uint32"
+          },
+          {
+            "name": "maxPriceAge",
+            "type": "uint32"
+          },
+          {
+            "name": "maxDeviation",
+            "type": "uint64"
+          },
+          {
+            "name": "executionFee",
+            "type": "uint96"
+          }
+        ],
+        "indexed": false,
+        "name": "params",
+        "type": "tuple"
+      }
+    ],
+    "name": "OrderParamsSet",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "name": "orderId",
+        "type": "uint256"
+      },
+      {
+        "indexed": true,
+        "name": "account",
+        "type": "address"
+      },
+      {
+        "indexed": true,
+        "name": "market",
+        "type": "bytes32"
+      },
+      {
+        "indexed": false,
+        "name": "sizeDelta",
+        "type": "int256"
+      },
+      {
+        "indexed": false,
+        "name": "collateralDelta",
+        "type": "int256"
+      },
+      {
+        "indexed": false,
+        "name": "acceptablePrice",
+        "type": "uint256"
+      },
+      {
+        "indexed": false,
+        "name": "executionFee",
+        "type": "uint256"
+      },
+      {
+        "indexed": false,
+        "name": "reduceOnly",
+        "type": "bool"
+      }
+    ],
+    "name": "OrderRequested",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
         "name": "account",
         "type": "address"
       },
@@ -948,6 +1376,23 @@ export const tidemarkEngineAbi = [
       }
     ],
     "name": "PositionModified",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "name": "market",
+        "type": "bytes32"
+      },
+      {
+        "indexed": false,
+        "name": "priceId",
+        "type": "bytes32"
+      }
+    ],
+    "name": "PythPriceIdSet",
     "type": "event"
   },
   {
@@ -1205,6 +1650,18 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
+        "name": "orderId",
+        "type": "uint256"
+      }
+    ],
+    "name": "cancelOrder",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
         "name": "market",
         "type": "bytes32"
       },
@@ -1240,6 +1697,63 @@ export const tidemarkEngineAbi = [
     "name": "deposit",
     "outputs": [],
     "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "name": "orderId",
+        "type": "uint256"
+      },
+      {
+        "name": "priceUpdate",
+        "type": "bytes[]"
+      }
+    ],
+    "name": "executeOrder",
+    "outputs": [],
+    "stateMutability": "payable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "name": "orderId",
+        "type": "uint256"
+      },
+      {
+        "name": "price",
+        "type": "uint256"
+      },
+      {
+        "name": "referencePrice",
+        "type": "uint256"
+      }
+    ],
+    "name": "executeOrderCallback",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "name": "orderIds",
+        "type": "uint256[]"
+      },
+      {
+        "name": "priceUpdates",
+        "type": "bytes[][]"
+      }
+    ],
+    "name": "executeOrders",
+    "outputs": [
+      {
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "payable",
     "type": "function"
   },
   {
@@ -1337,6 +1851,61 @@ export const tidemarkEngineAbi = [
       {
         "name": "price",
         "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "name": "orderId",
+        "type": "uint256"
+      }
+    ],
+    "name": "getOrder",
+    "outputs": [
+      {
+        "components": [
+          {
+            "name": "account",
+            "type": "address"
+          },
+          {
+            "name": "requestedAt",
+            "type": "uint32"
+          },
+          {
+            "name": "status",
+            "type": "uint8"
+          },
+          {
+            "name": "reduceOnly",
+            "type": "bool"
+          },
+          {
+            "name": "market",
+            "type": "bytes32"
+          },
+          {
+            "name": "sizeDelta",
+            "type": "int128"
+          },
+          {
+            "name": "collateralDelta",
+            "type": "int128"
+          },
+          {
+            "name": "acceptablePrice",
+            "type": "uint128"
+          },
+          {
+            "name": "executionFee",
+            "type": "uint128"
+          }
+        ],
+        "name": "",
+        "type": "tuple"
       }
     ],
     "stateMutability": "view",
@@ -1837,6 +2406,73 @@ export const tidemarkEngineAbi = [
   },
   {
     "inputs": [],
+    "name": "orderCount",
+    "outputs": [
+      {
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "orderParams",
+    "outputs": [
+      {
+        "components": [
+          {
+            "name": "minDelay",
+            "type": "uint32"
+          },
+          {
+            "name": "maxDelay",
+            "type": "uint32"
+          },
+          {
+            "name": "maxPriceAge",
+            "type": "uint32"
+          },
+          {
+            "name": "maxDeviation",
+            "type": "uint64"
+          },
+          {
+            "name": "executionFee",
+            "type": "uint96"
+          }
+        ],
+        "name": "",
+        "type": "tuple"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "name": "account",
+        "type": "address"
+      },
+      {
+        "name": "market",
+        "type": "bytes32"
+      }
+    ],
+    "name": "pendingOrderId",
+    "outputs": [
+      {
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [],
     "name": "pool",
     "outputs": [
       {
@@ -1858,6 +2494,56 @@ export const tidemarkEngineAbi = [
       {
         "name": "fresh",
         "type": "bool"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "name": "priceUpdate",
+        "type": "bytes[]"
+      },
+      {
+        "name": "earliest",
+        "type": "uint256"
+      }
+    ],
+    "name": "poolMarkToMarketAt",
+    "outputs": [
+      {
+        "name": "",
+        "type": "int256"
+      }
+    ],
+    "stateMutability": "payable",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "pyth",
+    "outputs": [
+      {
+        "name": "",
+        "type": "address"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "name": "market",
+        "type": "bytes32"
+      }
+    ],
+    "name": "pythPriceId",
+    "outputs": [
+      {
+        "name": "",
+        "type": "bytes32"
       }
     ],
     "stateMutability": "view",
@@ -1893,6 +2579,76 @@ export const tidemarkEngineAbi = [
     "name": "renounceRole",
     "outputs": [],
     "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "name": "market",
+        "type": "bytes32"
+      },
+      {
+        "name": "acceptablePrice",
+        "type": "uint256"
+      },
+      {
+        "name": "executionFee",
+        "type": "uint256"
+      }
+    ],
+    "name": "requestClose",
+    "outputs": [
+      {
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "name": "market",
+        "type": "bytes32"
+      },
+      {
+        "name": "sizeDelta",
+        "type": "int256"
+      },
+      {
+        "name": "collateralDelta",
+        "type": "int256"
+      },
+      {
+        "name": "acceptablePrice",
+        "type": "uint256"
+      },
+      {
+        "name": "executionFee",
+        "type": "uint256"
+      }
+    ],
+    "name": "requestOrder",
+    "outputs": [
+      {
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "requiredExecutionFee",
+    "outputs": [
+      {
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
     "type": "function"
   },
   {
@@ -2262,6 +3018,56 @@ export const tidemarkEngineAbi = [
   {
     "inputs": [
       {
+        "components": [
+          {
+            "name": "minDelay",
+            "type": "uint32"
+          },
+          {
+            "name": "maxDelay",
+            "type": "uint32"
+          },
+          {
+            "name": "maxPriceAge",
+            "type": "uint32"
+          },
+          {
+            "name": "maxDeviation",
+            "type": "uint64"
+          },
+          {
+            "name": "executionFee",
+            "type": "uint96"
+          }
+        ],
+        "name": "params",
+        "type": "tuple"
+      }
+    ],
+    "name": "setOrderParams",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "name": "market",
+        "type": "bytes32"
+      },
+      {
+        "name": "priceId",
+        "type": "bytes32"
+      }
+    ],
+    "name": "setPythPriceId",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
         "name": "reserveFactor_",
         "type": "uint256"
       }
@@ -2360,6 +3166,18 @@ export const tidemarkEngineAbi = [
     "outputs": [
       {
         "name": "total",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "totalOrderEscrow",
+    "outputs": [
+      {
+        "name": "",
         "type": "uint256"
       }
     ],

@@ -258,6 +258,270 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
+        "name": "orderId",
+        "type": "uint256"
+      }
+    ],
+    "name": "OrderAlreadyCancelled",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "orderId",
+        "type": "uint256"
+      }
+    ],
+    "name": "OrderAlreadyExecuted",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "account",
+        "type": "address"
+      },
+      {
+        "name": "market",
+        "type": "bytes32"
+      },
+      {
+        "name": "orderId",
+        "type": "uint256"
+      }
+    ],
+    "name": "OrderAlreadyPending",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "orderId",
+        "type": "uint256"
+      }
+    ],
+    "name": "OrderExecutionOutOfGas",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "orderId",
+        "type": "uint256"
+      },
+      {
+        "name": "expiredAt",
+        "type": "uint256"
+      }
+    ],
+    "name": "OrderExpired",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "orders",
+        "type": "uint256"
+      },
+      {
+        "name": "updates",
+        "type": "uint256"
+      }
+    ],
+    "name": "OrderLengthMismatch",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "market",
+        "type": "bytes32"
+      }
+    ],
+    "name": "OrderNoPythFeed",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "orderId",
+        "type": "uint256"
+      },
+      {
+        "name": "expiresAt",
+        "type": "uint256"
+      }
+    ],
+    "name": "OrderNotExpired",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "orderId",
+        "type": "uint256"
+      }
+    ],
+    "name": "OrderNotFound",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "caller",
+        "type": "address"
+      }
+    ],
+    "name": "OrderOnlyPool",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "caller",
+        "type": "address"
+      }
+    ],
+    "name": "OrderOnlySelf",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "market",
+        "type": "bytes32"
+      },
+      {
+        "name": "pythPrice",
+        "type": "uint256"
+      },
+      {
+        "name": "chainlinkPrice",
+        "type": "uint256"
+      },
+      {
+        "name": "maxDeviation",
+        "type": "uint256"
+      }
+    ],
+    "name": "OrderPriceDeviation",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "publishTime",
+        "type": "uint256"
+      },
+      {
+        "name": "blockTime",
+        "type": "uint256"
+      }
+    ],
+    "name": "OrderPriceFromFuture",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "priceId",
+        "type": "bytes32"
+      },
+      {
+        "name": "price",
+        "type": "int64"
+      },
+      {
+        "name": "expo",
+        "type": "int32"
+      }
+    ],
+    "name": "OrderPriceInvalid",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "publishTime",
+        "type": "uint256"
+      },
+      {
+        "name": "earliest",
+        "type": "uint256"
+      }
+    ],
+    "name": "OrderPriceNotFirst",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "publishTime",
+        "type": "uint256"
+      },
+      {
+        "name": "maxAge",
+        "type": "uint256"
+      }
+    ],
+    "name": "OrderPriceStale",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "publishTime",
+        "type": "uint256"
+      },
+      {
+        "name": "earliest",
+        "type": "uint256"
+      }
+    ],
+    "name": "OrderPriceTooEarly",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "priceId",
+        "type": "bytes32"
+      }
+    ],
+    "name": "OrderPriceUpdateInvalid",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "required",
+        "type": "uint256"
+      },
+      {
+        "name": "offered",
+        "type": "uint256"
+      }
+    ],
+    "name": "OrderWrongExecutionFee",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "required",
+        "type": "uint256"
+      },
+      {
+        "name": "sent",
+        "type": "uint256"
+      }
+    ],
+    "name": "OrderWrongUpdateFee",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
         "name": "vault",
         "type": "address"
       },

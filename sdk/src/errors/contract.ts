@@ -254,6 +254,14 @@ const PARAMETER_KINDS: Readonly<Record<string, ParameterKind>> = {
   feedDecimals: "count",
   // A collateral amount that must fit a position's uint128 field (MarketLib.toUint128).
   uint128: "token",
+  // An order's collateral delta, which must fit its int128 field (OrderLib.request).
+  collateralDelta: "token",
+  // Two-step execution rules (OrderParams).
+  minDelay: "seconds",
+  maxDelay: "seconds",
+  maxPriceAge: "seconds",
+  maxDeviation: "rate",
+  executionFee: "usd",
 };
 
 /** Role ids of the engine's access control, by name. */
@@ -278,6 +286,7 @@ const TOKEN_AMOUNT_ERRORS: ReadonlySet<TidemarkErrorName> = new Set<TidemarkErro
   "PerpInsufficientCollateral",
   "PerpInsufficientFreeBalance",
   "PerpTransferShortfall",
+  "OrderWrongExecutionFee",
   "VaultInsufficientBalance",
   "VaultTransferShortfall",
 ]);
@@ -390,6 +399,46 @@ export function describeTidemarkError(e: DecodedTidemarkError, context: Contract
       return `${market(e.args[0])}: the L2 sequencer is down.`;
     case "OracleStale":
       return `${market(e.args[0])}: the price from ${time(e.args[1])} is older than the heartbeat of ${formatDuration(e.args[2])}.`;
+    case "OrderAlreadyCancelled":
+      return `Order ${e.args[0]} was cancelled.`;
+    case "OrderAlreadyExecuted":
+      return `Order ${e.args[0]} has already executed.`;
+    case "OrderAlreadyPending":
+      return `${e.args[0]} already has order ${e.args[2]} pending on ${bytes32ToText(e.args[1])}; wait for it to execute or expire.`;
+    case "OrderExecutionOutOfGas":
+      return `Order ${e.args[0]} ran out of gas while executing; send more gas (the order stays pending).`;
+    case "OrderExpired":
+      return `Order ${e.args[0]} expired at ${time(e.args[1])}; it can only be cancelled.`;
+    case "OrderLengthMismatch":
+      return `The batch has ${e.args[0]} orders but ${e.args[1]} price updates.`;
+    case "OrderNoPythFeed":
+      return `${market(e.args[0])} has no Pyth price feed set; orders cannot execute on it.`;
+    case "OrderNotExpired":
+      return `Order ${e.args[0]} can be cancelled only after it expires at ${time(e.args[1])}.`;
+    case "OrderNotFound":
+      return `No order ${e.args[0]} was ever requested.`;
+    case "OrderOnlyPool":
+      return `Only the liquidity pool may call this (caller ${e.args[0]}).`;
+    case "OrderOnlySelf":
+      return `Only the engine itself may call this (caller ${e.args[0]}).`;
+    case "OrderPriceDeviation":
+      return `${market(e.args[0])}: the Pyth price ${usd(e.args[1], e.args[2])} is more than ${formatPercent(e.args[3])} from the Chainlink price ${usd(e.args[2], e.args[1])}.`;
+    case "OrderPriceFromFuture":
+      return `The price update is dated ${time(e.args[0])}, after the current block (${time(e.args[1])}).`;
+    case "OrderPriceInvalid":
+      return `The Pyth price ${e.args[1]} with exponent ${e.args[2]} for feed ${e.args[0]} is not a valid price.`;
+    case "OrderPriceNotFirst":
+      return `The price update from ${time(e.args[0])} is not the first one published at or after ${time(e.args[1])}; use that one.`;
+    case "OrderPriceStale":
+      return `The price update from ${time(e.args[0])} is older than the maximum age of ${formatDuration(e.args[1])}.`;
+    case "OrderPriceTooEarly":
+      return `The price update from ${time(e.args[0])} was published before ${time(e.args[1])}, the earliest the request may execute at.`;
+    case "OrderPriceUpdateInvalid":
+      return `Pyth rejected the price update for feed ${e.args[0]} (malformed, unsigned or without that feed).`;
+    case "OrderWrongExecutionFee":
+      return `The execution fee must be ${tok(e.args[0], e.args[1])}; ${tok(e.args[1], e.args[0])} offered.`;
+    case "OrderWrongUpdateFee":
+      return `Pyth charges ${e.args[0]} wei for these price updates; ${e.args[1]} wei sent.`;
     case "PerpAssetMismatch":
       return `Vault ${e.args[0]} holds asset ${e.args[1]}, not the engine's collateral token.`;
     case "PerpCollateralDeltaOnClose":

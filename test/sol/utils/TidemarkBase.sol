@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {MockV3Aggregator} from "@chainlink/contracts/src/v0.8/tests/MockV3Aggregator.sol";
+import {MockPyth} from "@pythnetwork/pyth-sdk-solidity/MockPyth.sol";
 
 import {TidemarkEngine} from "../../../contracts/core/TidemarkEngine.sol";
 import {TidemarkLens} from "../../../contracts/lens/TidemarkLens.sol";
@@ -32,6 +33,8 @@ abstract contract TidemarkBase is Test {
 
     MarketId internal constant ETH = MarketId.wrap("ETH-USD");
     MarketId internal constant BTC = MarketId.wrap("BTC-USD");
+    bytes32 internal constant ETH_PYTH_ID = keccak256("Crypto.ETH/USD");
+    bytes32 internal constant BTC_PYTH_ID = keccak256("Crypto.BTC/USD");
 
     MockERC20 internal token;
     LiquidityPool internal pool;
@@ -40,6 +43,7 @@ abstract contract TidemarkBase is Test {
     TidemarkLens internal lens;
     MockV3Aggregator internal ethFeed; // 18 decimals
     MockV3Aggregator internal btcFeed; // 8 decimals
+    MockPyth internal pyth; // verifies order prices; 1 wei per update
 
     address internal governor = address(this);
     address internal guardian = address(0x6A4D);
@@ -56,7 +60,8 @@ abstract contract TidemarkBase is Test {
         token = new MockERC20("USD Coin", "USDC", TOKEN_DECIMALS);
         pool = new LiquidityPool(token, "Tidemark LP", "tmLP");
         insurance = new InsuranceFund(token);
-        engine = new TidemarkEngine(token, pool, insurance, address(this));
+        pyth = new MockPyth(60, 1);
+        engine = new TidemarkEngine(token, pool, insurance, pyth, address(this));
         pool.bindEngine(address(engine));
         insurance.bindEngine(address(engine));
         lens = new TidemarkLens(engine);
@@ -68,6 +73,8 @@ abstract contract TidemarkBase is Test {
         engine.grantRole(engine.GUARDIAN_ROLE(), guardian);
         engine.listMarket(ETH, oracleConfig(address(ethFeed)), riskParams(), tiers());
         engine.listMarket(BTC, oracleConfig(address(btcFeed)), riskParams(), tiers());
+        engine.setPythPriceId(ETH, ETH_PYTH_ID);
+        engine.setPythPriceId(BTC, BTC_PYTH_ID);
         // No price impact and caps at the hard maximum (10x pool assets per side); tests that need them set their own.
         engine.setExposureParams(ETH, ExposureParams({impactSkewScale: 0, maxLongOpenInterestRatio: 10e18, maxShortOpenInterestRatio: 10e18}));
         engine.setExposureParams(BTC, ExposureParams({impactSkewScale: 0, maxLongOpenInterestRatio: 10e18, maxShortOpenInterestRatio: 10e18}));

@@ -1,5 +1,5 @@
 import type { HardhatEthers } from "@nomicfoundation/hardhat-ethers/types";
-import { type BaseContract, encodeBytes32String, parseUnits } from "ethers";
+import { type BaseContract, encodeBytes32String, keccak256, parseUnits, toUtf8Bytes } from "ethers";
 
 /** Market id of the ETH-USD market listed by the fixture. */
 export const ETH = encodeBytes32String("ETH-USD");
@@ -13,6 +13,11 @@ export const TOKEN_DECIMALS = 6;
 export const SCALE = 10n ** 12n;
 export const FEED_DECIMALS = 8;
 export const HEARTBEAT = 3600;
+/** Pyth price feed ids of the fixture's markets (any 32 bytes work with MockPyth). */
+export const ETH_PYTH_ID = keccak256(toUtf8Bytes("Crypto.ETH/USD"));
+export const BTC_PYTH_ID = keccak256(toUtf8Bytes("Crypto.BTC/USD"));
+/** Wei MockPyth charges per price update in the fixture: non-zero, so a missing or wrong fee is caught. */
+export const PYTH_UPDATE_FEE = 1n;
 
 /** USD amount in collateral token units. */
 export const usd = (x: string | number) => parseUnits(String(x), TOKEN_DECIMALS);
@@ -50,7 +55,7 @@ export const EXPOSURE_PARAMS = {
 
 /** Deploys the engine's linked libraries; returns the `libraries` option for deploying TidemarkEngine. */
 export async function deployEngineLibraries(ethers: HardhatEthers) {
-  const names = ["ConfigLib", "TradeLib", "LiquidationLib"] as const;
+  const names = ["ConfigLib", "TradeLib", "LiquidationLib", "OrderLib"] as const;
   const out: Record<string, string> = {};
   for (const name of names) out[name] = await (await ethers.deployContract(name)).getAddress();
   return out;
@@ -66,7 +71,8 @@ export const oracleConfig = (feed: string) => ({
 
 /**
  * Deploys the whole protocol on the given connection: 6-decimal collateral token, pool, insurance fund, linked
- * libraries, engine, lens, Chainlink mock feeds for ETH (3,000 USD) and BTC (60,000 USD), both markets listed, roles
+ * libraries, engine, lens, Chainlink mock feeds for ETH (3,000 USD) and BTC (60,000 USD), MockPyth with both markets'
+ * feed ids set, both markets listed, roles
  * granted (deployer is admin and governor, `guardian` is guardian). Traders are funded and approved.
  */
 export async function deployProtocol(ethers: HardhatEthers) {
@@ -93,7 +99,8 @@ export async function deployProtocolOn<T extends BaseContract>(ethers: HardhatEt
   const pool = await ethers.deployContract("LiquidityPool", [token, "Tidemark LP", "tmLP"]);
   const insurance = await ethers.deployContract("InsuranceFund", [token]);
   const libraries = await deployEngineLibraries(ethers);
-  const engine = await ethers.deployContract("TidemarkEngine", [token, pool, insurance, deployer.address], { libraries });
+  const pyth = await ethers.deployContract("MockPyth", [60, PYTH_UPDATE_FEE]);
+  const engine = await ethers.deployContract("TidemarkEngine", [token, pool, insurance, pyth, deployer.address], { libraries });
   await pool.bindEngine(engine);
   await insurance.bindEngine(engine);
   const lens = await ethers.deployContract("TidemarkLens", [engine]);
@@ -107,6 +114,8 @@ export async function deployProtocolOn<T extends BaseContract>(ethers: HardhatEt
   await engine.listMarket(BTC, oracleConfig(await btcFeed.getAddress()), RISK_PARAMS, TIERS);
   await engine.setExposureParams(ETH, EXPOSURE_PARAMS);
   await engine.setExposureParams(BTC, EXPOSURE_PARAMS);
+  await engine.setPythPriceId(ETH, ETH_PYTH_ID);
+  await engine.setPythPriceId(BTC, BTC_PYTH_ID);
 
   for (const s of [alice, bob, carol, keeper, lp]) {
     await t.mint(s.address, usd(10_000_000));
@@ -118,5 +127,5 @@ export async function deployProtocolOn<T extends BaseContract>(ethers: HardhatEt
   const insuranceFunds = opts.insuranceFunds ?? usd(100_000);
   if (insuranceFunds !== 0n) await t.mint(await insurance.getAddress(), insuranceFunds);
 
-  return { deployer, guardian, alice, bob, carol, keeper, lp, token, pool, insurance, engine, lens, ethFeed, btcFeed, libraries };
+  return { deployer, guardian, alice, bob, carol, keeper, lp, token, pool, insurance, engine, lens, ethFeed, btcFeed, pyth, libraries };
 }

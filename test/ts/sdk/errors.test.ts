@@ -474,7 +474,7 @@ describe("SDK errors", function () {
           expect(unknown.shortMessage, e.name).to.not.match(/\braw\b|token units/);
         }
       }
-      expect(withTokens).to.equal(13);
+      expect(withTokens).to.equal(14);
     });
 
     it("rates read as percentages, durations in seconds, prices in USD and sizes in the market's base asset", function () {
