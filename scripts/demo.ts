@@ -1,12 +1,13 @@
 /**
  * The one-command demo: `npm run demo`.
  *
- * An in-process chain; the full system deployed through the TidemarkLocal Ignition module; the pool funded; about 50
- * positions opened by 25 traders at 2x to 50x in two markets through the SDK; the keeper running in the same
- * process; both prices walked down a crash path through the mock Chainlink aggregators. Prints the positions before
- * and after (health factor, liquidation price), every liquidation (keeper, reward, penalty, full or partial), the
- * insurance fund, bad debt and the pool's NAV, and writes an SVG chart: each market's price in USD with its
- * liquidations marked, and the insurance fund, pool NAV and bad debt at every step.
+ * An in-process chain; the full system deployed through the TidemarkLocal Ignition module; the pool funded (an
+ * asynchronous deposit request the LP fulfils itself, see scripts/lib/scenario.ts); about 50 positions opened by 25
+ * traders at 2x to 50x in two markets through the SDK; the keeper running in the same process; both prices walked
+ * down a crash path through the mock Chainlink aggregators. Prints the positions before and after (health factor,
+ * liquidation price), every liquidation (keeper, reward, penalty, full or partial), the insurance fund, bad debt and
+ * the pool's NAV, and writes an SVG chart: each market's price in USD with its liquidations marked, and the insurance
+ * fund, pool NAV and bad debt at every step.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -56,7 +57,10 @@ const l = await connect(
 say(`deployed: engine ${addresses.engine}, lens ${addresses.lens}, pool ${addresses.pool}`);
 
 await fund(l, 2_000_000, 25_000, TRADERS, 150_000);
-say(`pool funded with 2,000,000 USDC, insurance fund with 25,000; ${TRADERS} traders deposited 150,000 USDC each`);
+say(
+  `pool funded with 2,000,000 USDC (an ERC-7540 deposit request, fulfilled at local Pyth prices after the minimum delay, then claimed), ` +
+    `insurance fund with 25,000; ${TRADERS} traders deposited 150,000 USDC each`,
+);
 const opened = await openPositions(l, POSITIONS, TRADERS);
 say(`opened ${opened.length} positions through the SDK\n`);
 

@@ -12,6 +12,7 @@ import { Wallet, keccak256, toUtf8Bytes, type ContractTransactionResponse } from
 import { network } from "hardhat";
 
 import { BTC, ETH, ETH_PYTH_ID, EXPOSURE_PARAMS, PYTH_UPDATE_FEE, answer, deployProtocol, usd, wad } from "../test/ts/helpers/fixture.js";
+import { fulfil } from "../test/ts/helpers/flows.js";
 import { PriceTape } from "../test/ts/helpers/pyth.js";
 
 const BATCH = 50;
@@ -68,6 +69,15 @@ snapshot.executeOpenOrder = await executeNext(await engine.orderCount());
 await engine.connect(alice).requestClose(ETH, wad(2_990), fee);
 snapshot.executeCloseOrder = await executeNext(await engine.orderCount());
 if ((await engine.getPosition(alice.address, ETH)).size !== 0n) throw new Error("benchmark close order did not close");
+
+// LP requests (ERC-7540), from the LP that seeded the pool (its request and claim slots were used before). The
+// request is the whole on-chain cost an LP pays to enter or leave; fulfilment and claim follow.
+const { pool, lp } = p;
+snapshot.requestDeposit = await gasOf(pool.connect(lp).requestDeposit(usd(10_000), lp.address, lp.address));
+await networkHelpers.time.increase(2);
+await (await fulfil(ethers, pool, engine, keeper, lp.address, false)).wait();
+await pool.connect(lp)["mint(uint256,address,address)"](await pool.maxMint(lp.address), lp.address, lp.address);
+snapshot.requestRedeem = await gasOf(pool.connect(lp).requestRedeem(10n ** 12n, lp.address, lp.address));
 
 // The keeper already holds a free balance from earlier rewards, as a keeper in service does: its first reward ever
 // also pays for creating its balance slot (about 17k gas more, once per keeper).

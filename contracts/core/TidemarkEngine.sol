@@ -165,7 +165,7 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
     /// @dev Open, increase, decrease or close `msg.sender`'s position (TradeLib, linked), then settle token flows.
     function _trade(MarketId market, int256 sizeDelta, int256 collateralDelta, uint256 acceptablePrice) internal {
         Market storage m = _requireListed(market);
-        TradeEnv memory env = TradeEnv(_token, address(_pool), _insurance, _scale, globalPaused, msg.sender, 0, 0, false);
+        TradeEnv memory env = TradeEnv(address(_pool), _insurance, _scale, globalPaused, msg.sender, 0, 0, false);
         _settle(
             TradeLib.trade(
                 m, _positions[market], _freeBalances, _sequencer, env, market, sizeDelta, collateralDelta, acceptablePrice
@@ -237,7 +237,7 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
         // The escrowed collateral returns to the free balance, from which the trade moves it into the position.
         if (o.collateralDelta > 0) _freeBalances[o.account] += uint256(int256(o.collateralDelta));
         TradeEnv memory env =
-            TradeEnv(_token, address(_pool), _insurance, _scale, globalPaused, o.account, price, referencePrice, o.reduceOnly);
+            TradeEnv(address(_pool), _insurance, _scale, globalPaused, o.account, price, referencePrice, o.reduceOnly);
         _settle(
             TradeLib.trade(
                 _markets[o.market],
@@ -584,6 +584,11 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
         for (uint256 i; i < n; ++i) {
             total += MarketLib.openNotional(_markets[_marketIds[i]]);
         }
+    }
+
+    /// @inheritdoc IOrders
+    function requiredPoolCapacity() external view returns (uint256) {
+        return OrderLib.requiredPoolCapacity(_markets, _marketIds, _sequencer, _scale);
     }
 
     /// @inheritdoc ITidemarkEngine

@@ -150,6 +150,12 @@ interface IOrders {
     /// an LP request is fulfilled at (ERC-7540). Pool only; `msg.value` must equal Pyth's fee for the update.
     function poolMarkToMarketAt(bytes[] calldata priceUpdate, uint256 earliest) external payable returns (int256 value);
 
+    /// @notice The pool capacity (ILiquidityPool.capacity, token units, rounded up) that open interest needs: over every
+    /// market and side with a non-zero cap ratio, open interest at the Chainlink price (the last priced action's price
+    /// when there is none) divided by the ratio. A redemption may not take the pool's capacity below it, so no LP can
+    /// leave a position standing against a pool its cap did not allow.
+    function requiredPoolCapacity() external view returns (uint256);
+
     /* -------------------------------------------------------------- governance */
 
     /// @notice Sets the two-step execution rules for orders and LP requests. Governor only. Applies to pending

@@ -6,12 +6,13 @@ import {IPyth} from "@pythnetwork/pyth-sdk-solidity/IPyth.sol";
 
 import {IOrders} from "../interfaces/IOrders.sol";
 import {ITidemarkEngine} from "../interfaces/ITidemarkEngine.sol";
-import {SequencerConfig} from "../oracle/OracleLib.sol";
+import {OracleLib, SequencerConfig} from "../oracle/OracleLib.sol";
 import {PythLib} from "../oracle/PythLib.sol";
 import {MarketId} from "../types/MarketId.sol";
 import {Market, Order, OrderParams, OrderStatus, Position} from "../types/DataTypes.sol";
 import {ConstantsLib as C} from "./ConstantsLib.sol";
 import {FixedPointMathLib as FP} from "./FixedPointMathLib.sol";
+import {ConfigLib} from "./ConfigLib.sol";
 import {MarketLib} from "./MarketLib.sol";
 
 /// @notice The engine's order storage.
@@ -30,6 +31,8 @@ struct OrderBook {
 /// @dev A linked library: its external functions run in the engine's context (DELEGATECALL) on the engine's storage
 /// and emit the engine's events; `msg.sender` is the engine's caller. The engine holds the reentrancy lock.
 library OrderLib {
+    using FP for uint256;
+
     /* ---------------------------------------------------------------- request */
 
     /// @notice Records an order of `msg.sender` and escrows its collateral and execution fee. `close`: the whole
@@ -299,7 +302,12 @@ library OrderLib {
             Market storage m = markets[marketIds[i]];
             if (m.longOpenInterest != 0 || m.shortOpenInterest != 0) marketIds[k++] = marketIds[i];
         }
-        if (k == 0) return 0;
+        if (k == 0) {
+            // Nothing to price, but the caller paid for its update data (a keeper's batch built while positions were
+            // open): hand it to Pyth as paid for rather than keep the ETH in the engine, which cannot send it out.
+            if (fee != 0) pyth.updatePriceFeeds{value: fee}(update);
+            return 0;
+        }
         bytes32[] memory priceIds = new bytes32[](k);
         for (uint256 i; i < k; ++i) {
             bytes32 priceId = markets[marketIds[i]].pythPriceId;
@@ -317,6 +325,27 @@ library OrderLib {
         }
         // NAV rounds down.
         return FP.sDivDown(total, FP.WAD * scale);
+    }
+
+    /// @notice IOrders.requiredPoolCapacity: the largest open interest of any market side divided by its cap ratio,
+    /// in token units rounded up (a requirement).
+    function requiredPoolCapacity(
+        mapping(MarketId => Market) storage markets,
+        MarketId[] memory marketIds,
+        SequencerConfig storage sequencer,
+        uint256 scale
+    ) external view returns (uint256 required) {
+        uint256 n = marketIds.length;
+        for (uint256 i; i < n; ++i) {
+            Market storage m = markets[marketIds[i]];
+            (uint256 long, uint256 short) = (m.longOpenInterest, m.shortOpenInterest);
+            if (long == 0 && short == 0) continue;
+            uint256 price = OracleLib.read(ConfigLib.oracleConfigOf(m), sequencer).price;
+            if (price == 0 || price > C.MAX_PRICE) price = m.fundingPrice;
+            (uint256 longRatio, uint256 shortRatio) = (m.exposure.maxLongOpenInterestRatio, m.exposure.maxShortOpenInterestRatio);
+            if (longRatio != 0) required = FP.max(required, FP.divUp(long.mulWadUp(price).divWadUp(longRatio), scale));
+            if (shortRatio != 0) required = FP.max(required, FP.divUp(short.mulWadUp(price).divWadUp(shortRatio), scale));
+        }
     }
 
     /* ------------------------------------------------------------- governance */

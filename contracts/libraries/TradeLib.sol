@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-
 import {IInsuranceFund} from "../interfaces/IInsuranceFund.sol";
+import {ILiquidityPool} from "../interfaces/ILiquidityPool.sol";
 import {ITidemarkEngine} from "../interfaces/ITidemarkEngine.sol";
 import {SequencerConfig} from "../oracle/OracleLib.sol";
 import {MarketId} from "../types/MarketId.sol";
@@ -17,8 +16,7 @@ import {RiskLib} from "./RiskLib.sol";
 
 /// @notice What a trade needs from the engine besides storage.
 struct TradeEnv {
-    IERC20 token;
-    address pool; // its token balance sets the open-interest caps
+    address pool; // its capacity sets the open-interest caps
     IInsuranceFund insurance;
     uint256 scale; // 10 ** (18 - token decimals)
     bool globalPaused;
@@ -199,7 +197,9 @@ library TradeLib {
     }
 
     /// @dev Opening or increasing by `sizeDelta` may not take the side's open interest, at the execution price before
-    /// impact, above its cap: the side's ratio times the pool's token balance. Notional rounds up and the cap down.
+    /// impact, above its cap: the side's ratio times the pool's capacity (its liquid balance net of pending
+    /// deposits, claimable redemptions and the share pending redemptions will take; ILiquidityPool.capacity).
+    /// Notional rounds up and the cap down.
     function _requireOpenInterestCap(Market storage m, TradeEnv memory env, MarketId market, int256 sizeDelta, uint256 price)
         private
         view
@@ -208,7 +208,7 @@ library TradeLib {
         uint256 sideInterest = (isLong ? m.longOpenInterest : m.shortOpenInterest) + FP.abs(sizeDelta);
         uint256 notional = sideInterest.mulWadUp(price);
         uint256 ratio = isLong ? m.exposure.maxLongOpenInterestRatio : m.exposure.maxShortOpenInterestRatio;
-        uint256 cap = (env.token.balanceOf(env.pool) * env.scale).mulWadDown(ratio);
+        uint256 cap = (ILiquidityPool(env.pool).capacity() * env.scale).mulWadDown(ratio);
         require(notional <= cap, ITidemarkEngine.PerpOpenInterestCapExceeded(market, isLong, notional, cap));
     }
 }

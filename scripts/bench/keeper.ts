@@ -58,6 +58,7 @@ import { byUrgency, scan } from "../../keeper/src/scanner.ts";
 import { loadState, statePath } from "../../keeper/src/store.ts";
 import { KEEPER_KEYS, type KeeperProcess, startKeeperProcess } from "../../test/ts/keeper/harness.ts";
 import { BTC, ETH, EXPOSURE_PARAMS, FEED_DECIMALS, RISK_PARAMS, TIERS, deployProtocol, oracleConfig, usd } from "../../test/ts/helpers/fixture.ts";
+import { lpDeposit } from "../../test/ts/helpers/flows.ts";
 import { ROOT, freePort, startNode } from "../../test/ts/helpers/node.ts";
 import { findFreeBalanceSlot, mappingKey } from "../lib/population.ts";
 import { type Rpc, type RpcRequest, createRpc } from "../lib/rpc.ts";
@@ -236,9 +237,10 @@ async function startBenchChain(say: (s: string) => void) {
     const conn = await network.create({ network: "localhost", override: { url: rpcUrl } });
     const p = await deployProtocol(conn.ethers);
     const rpc = createRpc(rpcUrl);
-    // 100 M USD of pool liquidity: the open-interest caps (10 x pool assets per side) then allow the population.
-    await (await p.token.mint(p.lp.address, usd(100_000_000))).wait();
-    await (await p.pool.connect(p.lp).deposit(usd(100_000_000), p.lp.address)).wait();
+    // 100 M USD of pool liquidity: the open-interest caps (10 x pool assets per side) then allow the population. An
+    // ERC-7540 request the LP fulfils itself after the minimum delay (its execution fee comes back), then claims.
+    await (await p.token.mint(p.lp.address, usd(100_000_000) + (await p.engine.requiredExecutionFee()))).wait();
+    await lpDeposit(conn.ethers, p.pool, p.engine, p.lp, usd(100_000_000));
     const engine = (await p.engine.getAddress()) as Address;
     const freeSlot = await findFreeBalanceSlot(rpc, engine);
     const ethFeed = (await p.ethFeed.getAddress()) as Address;

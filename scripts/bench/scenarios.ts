@@ -47,6 +47,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import { marketId, tidemarkEngineAbi, tidemarkLensAbi } from "@tidemark/sdk";
 
 import TidemarkLocalModule from "../../ignition/modules/TidemarkLocal.js";
+import { lpDeposit } from "../../test/ts/helpers/flows.ts";
 import { ROOT, freePort, startNode } from "../../test/ts/helpers/node.ts";
 import { type KeeperProcess, startKeeperProcess } from "../../test/ts/keeper/harness.ts";
 import { type GeneratedPosition, generatePopulation, openPopulationFast, readPopulationMarkets } from "../lib/population.ts";
@@ -164,9 +165,10 @@ export type ScenarioResult = {
     /** Highest NAV while the scenario ran, bps vs. before, and its block (offset). */
     peakBps: number;
     peakOffset: number;
-    /** The pool's only LP (the deployer): what it could withdraw at the peak block (maxWithdraw: the pool keeps a
-     * reserve), and what all its shares were worth at the peak and at the clearing block (convertToAssets). */
-    lpMaxWithdrawAtPeakUsd: number;
+    /** The pool's only LP (the deployer): what a redemption fulfilled at the peak block could have paid it (its
+     * shares' value, capped at the pool's availableLiquidity: the pool keeps a reserve), and what all its shares were
+     * worth at the peak and at the clearing block (convertToAssets). */
+    lpRedeemableAtPeakUsd: number;
     lpValueAtPeakUsd: number;
     lpValueAfterUsd: number;
     /** The most that liquidatable positions owed beyond their collateral at the end of a block (see BlockRecord),
@@ -217,7 +219,7 @@ const feedAbi = parseAbi(["function updateAnswer(int256 answer)", "function late
 const valueAbi = parseAbi([
   "function totalAssets() view returns (uint256)",
   "function balance() view returns (uint256)",
-  "function maxWithdraw(address owner) view returns (uint256)",
+  "function availableLiquidity() view returns (uint256)",
   "function balanceOf(address owner) view returns (uint256)",
   "function convertToAssets(uint256 shares) view returns (uint256)",
 ]);
@@ -370,9 +372,11 @@ async function setUpChain(o: Required<Pick<ScenarioOptions, "positions" | "seed"
     };
     const [deployer] = await rpc.call<Address[]>("eth_accounts");
     const pool = BigInt(Math.round(o.poolUsd)) * TOKEN;
-    await (await deployed.token.mint(deployer, pool)).wait();
-    await (await deployed.token.approve(addresses.pool, pool)).wait();
-    await (await deployed.pool.deposit(pool, deployer)).wait();
+    // An ERC-7540 deposit request the deployer fulfils itself after the minimum delay (the fee comes back), then claims.
+    const fee: bigint = await deployed.engine.requiredExecutionFee();
+    await (await deployed.token.mint(deployer, pool + fee)).wait();
+    await (await deployed.token.approve(addresses.pool, pool + fee)).wait();
+    await lpDeposit(conn.ethers, deployed.pool, deployed.engine, (await conn.ethers.getSigners())[0], pool);
     await (await deployed.token.mint(addresses.insurance, BigInt(Math.round(o.insuranceUsd)) * TOKEN)).wait();
     log(`deployed (TidemarkLocal module) and funded: pool $${compact(o.poolUsd)}, insurance fund $${compact(o.insuranceUsd)}`);
 
@@ -754,10 +758,11 @@ async function runScenario(chain: Chain, spec: ScenarioSpec, o: Required<Omit<Sc
     // The NAV's high point, and what the pool's only LP (the deployer) could have taken out there.
     const peak = timeline.reduce((a, t) => (t.poolNavUsd > a.poolNavUsd ? t : a), timeline[0]);
     const lpCall = async (data: Hex, b: number) => BigInt(await rpc.call<Hex>("eth_call", [{ to: addresses.pool, data }, toHex(b)]));
-    const lpMaxWithdrawAtPeak = await lpCall(encodeFunctionData({ abi: valueAbi, functionName: "maxWithdraw", args: [chain.deployer] }), peak.block);
+    const availableAtPeak = await lpCall(encodeFunctionData({ abi: valueAbi, functionName: "availableLiquidity" }), peak.block);
     const lpShares = await lpCall(encodeFunctionData({ abi: valueAbi, functionName: "balanceOf", args: [chain.deployer] }), cleared);
     const lpValueAfter = await lpCall(encodeFunctionData({ abi: valueAbi, functionName: "convertToAssets", args: [lpShares] }), cleared);
     const lpValueAtPeak = await lpCall(encodeFunctionData({ abi: valueAbi, functionName: "convertToAssets", args: [lpShares] }), peak.block);
+    const lpRedeemableAtPeak = lpValueAtPeak < availableAtPeak ? lpValueAtPeak : availableAtPeak;
     const worst = timeline.reduce((a, t) => (t.unrealizedBadDebtUsd > a.unrealizedBadDebtUsd ? t : a), timeline[0]);
 
     await stopKeeper(keeper, rpc);
@@ -814,7 +819,7 @@ async function runScenario(chain: Chain, spec: ScenarioSpec, o: Required<Omit<Sc
         changeUsd: usdNum(after.nav - before.nav),
         peakBps: Math.round(((peak.poolNavUsd - usdNum(before.nav)) / usdNum(before.nav)) * 1e6) / 100,
         peakOffset: peak.offset,
-        lpMaxWithdrawAtPeakUsd: usdNum(lpMaxWithdrawAtPeak),
+        lpRedeemableAtPeakUsd: usdNum(lpRedeemableAtPeak),
         lpValueAtPeakUsd: usdNum(lpValueAtPeak),
         maxUnrealizedBadDebtUsd: worst.unrealizedBadDebtUsd,
         maxUnrealizedBadDebtBps: Math.round((worst.unrealizedBadDebtUsd / worst.poolNavUsd) * 1e6) / 100,
@@ -1050,9 +1055,9 @@ export function renderScenarios(results: readonly ScenarioResult[]): string {
     );
     if (r.lpNav.maxUnrealizedBadDebtBps >= 1) {
       const single = r.pricePath.length === 1
-        ? ` With the price flat after the update, shares redeemed at the NAV's peak (block ${r.lpNav.peakOffset}) were paid ` +
-          `${((r.lpNav.lpValueAtPeakUsd / r.lpNav.lpValueAfterUsd - 1) * 100).toFixed(1)}% more than they were worth once the positions were cleared, ` +
-          `and up to ${usd(r.lpNav.lpMaxWithdrawAtPeakUsd)} (the pool's withdrawable liquidity) could have left at that price, at the expense of the LPs who stay.`
+        ? ` With the price flat after the update, a redemption fulfilled at the NAV's peak (block ${r.lpNav.peakOffset}) was paid ` +
+          `${((r.lpNav.lpValueAtPeakUsd / r.lpNav.lpValueAfterUsd - 1) * 100).toFixed(1)}% more than its shares were worth once the positions were cleared, ` +
+          `and up to ${usd(r.lpNav.lpRedeemableAtPeakUsd)} (the pool's available liquidity) could have left at that price, at the expense of the LPs who stay.`
         : "";
       lines.push(
         `Before the keeper reached them, underwater positions owed up to ${usd(r.lpNav.maxUnrealizedBadDebtUsd)} beyond their collateral ` +

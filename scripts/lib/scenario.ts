@@ -1,7 +1,8 @@
 /**
- * A market scenario on a local deployment of the TidemarkLocal Ignition module, driven through the SDK: fund the pool,
- * give traders collateral, open a population of positions at various leverage, move the mock Chainlink feeds along a
- * price path. Shared by the one-command demo (in-process chain) and `npm run scenario:crash` (against `hardhat node`).
+ * A market scenario on a local deployment of the TidemarkLocal Ignition module, driven through the SDK: fund the pool
+ * (an ERC-7540 deposit request the LP fulfils itself at local Pyth prices once the minimum delay has passed, then
+ * claims), give traders collateral, open a population of positions at various leverage, move the mock Chainlink feeds
+ * along a price path. Shared by the one-command demo (in-process chain) and `npm run scenario:crash` (against `hardhat node`).
  */
 import {
   type Account,
@@ -23,11 +24,16 @@ import { privateKeyToAccount } from "viem/accounts";
 
 import {
   type TidemarkAddresses,
+  buildLocalPriceUpdates,
+  claimDeposit,
   deposit,
-  depositLiquidity,
+  fulfillLpRequests,
+  getLpRequests,
+  getPool,
   getPositions,
   marketId,
   openPosition,
+  requestDeposit,
 } from "@tidemark/sdk";
 
 import { rng } from "./rng.ts";
@@ -80,15 +86,44 @@ async function mint(l: Local, to: Address, amount: bigint) {
   await l.publicClient.waitForTransactionReceipt({ hash });
 }
 
+/** Waits for a transaction and fails when it reverted. */
+async function mined(l: Local, hash: Hex) {
+  const receipt = await l.publicClient.waitForTransactionReceipt({ hash });
+  if (receipt.status !== "success") throw new Error(`transaction ${hash} reverted`);
+}
+
 /**
- * The LP (account 0) puts `usd` into the pool, the insurance fund receives `insurance`, and the traders deposit
- * `perTrader` each.
+ * `wallet` puts `assets` token units into the pool through the ERC-7540 flow, as one party on a local chain: requests
+ * `assets` plus the execution fee, mines an empty block at the request's ready time when the chain is not there yet
+ * (a local chain only: `evm_mine` with a timestamp), fulfils its own request at the local Pyth prices of the markets
+ * with open interest (the SDK's MockPyth publisher, Chainlink's prices; the fee comes back to it), then claims every
+ * share. Returns the shares.
+ */
+export async function lpDeposit(l: Local, wallet: Local["wallets"][number], assets: bigint): Promise<bigint> {
+  const { addresses, publicClient } = l;
+  const controller = wallet.account.address;
+  const { executionFee } = await getPool(publicClient, { addresses });
+  await mined(l, (await requestDeposit(wallet, { addresses, assets: assets + executionFee })).hash);
+  const { pendingDeposit } = await getLpRequests(publicClient, { addresses, account: controller });
+  const readyAt = pendingDeposit!.readyAt;
+  if ((await publicClient.getBlock()).timestamp < readyAt) await publicClient.request({ method: "evm_mine" as never, params: [toHex(readyAt)] as never });
+  const priceUpdate = await buildLocalPriceUpdates(publicClient, { addresses, publishTime: readyAt });
+  await mined(l, (await fulfillLpRequests(wallet, { addresses, requests: [{ controller, kind: "deposit", priceUpdate }] })).hash);
+  const claimed = await claimDeposit(wallet, { addresses });
+  await mined(l, claimed.hash);
+  return claimed.result.shares;
+}
+
+/**
+ * The LP (account 0) puts `usd` into the pool (`lpDeposit`), the insurance fund receives `insurance`, and the traders
+ * deposit `perTrader` each.
  */
 export async function fund(l: Local, usd: number, insurance: number, traders: number, perTrader: number) {
   if (l.addresses.insuranceFund !== undefined && insurance > 0) await mint(l, l.addresses.insuranceFund, USDC(insurance));
-  await mint(l, l.wallets[0].account.address, USDC(usd));
-  const lp = await depositLiquidity(l.wallets[0], { addresses: l.addresses, assets: USDC(usd) });
-  await l.publicClient.waitForTransactionReceipt({ hash: lp.hash });
+  const lp = l.wallets[0];
+  const { executionFee } = await getPool(l.publicClient, { addresses: l.addresses });
+  await mint(l, lp.account.address, USDC(usd) + executionFee); // the fee pays the fulfiller, here the LP itself
+  await lpDeposit(l, lp, USDC(usd));
   for (const w of l.wallets.slice(2, 2 + traders)) {
     await mint(l, w.account.address, USDC(perTrader));
     const d = await deposit(w, { addresses: l.addresses, amount: USDC(perTrader) });

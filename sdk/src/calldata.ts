@@ -4,7 +4,7 @@
  * simulate and send, so both paths encode the same thing. No RPC: amounts and `acceptablePrice` must be given
  * (see `quoteTrade` and `acceptablePrice` for the latter).
  */
-import { type Address, type Hex, encodeFunctionData, erc20Abi } from "viem";
+import { type Address, type Hex, encodeFunctionData, erc20Abi, isHex } from "viem";
 
 import { tidemarkEngineAbi } from "./abi/engine.js";
 import { liquidityPoolAbi } from "./abi/pool.js";
@@ -26,9 +26,16 @@ function positive(name: string, x: bigint): bigint {
   return x;
 }
 
-/** Encodes a typed call as calldata. */
-export function toCalldata(call: { address: Address; abi: readonly unknown[]; functionName: string; args: readonly unknown[] }): Calldata {
-  return { to: call.address, data: encodeFunctionData(call as never), value: 0n };
+/** Encodes a typed call as calldata (with the wei it sends, when it has a `value`). */
+export function toCalldata(call: {
+  address: Address;
+  abi: readonly unknown[];
+  functionName: string;
+  args: readonly unknown[];
+  value?: bigint | undefined;
+}): Calldata {
+  const { address, abi, functionName, args } = call;
+  return { to: address, data: encodeFunctionData({ abi, functionName, args } as never), value: call.value ?? 0n };
 }
 
 /* --------------------------------------------------------------- collateral */
@@ -38,7 +45,7 @@ export const approveCall = (p: ApproveParameters): Call<typeof erc20Abi, "approv
   if (p.amount < 0n || p.amount > UINT256_MAX) throw new InvalidParameterError("amount", `must be a uint256, got ${p.amount}`);
   return { address: p.token, abi: erc20Abi, functionName: "approve", args: [p.spender, p.amount] };
 };
-/** ERC-20 approval of `spender` (the engine for `deposit`, the pool for `depositLiquidity`). */
+/** ERC-20 approval of `spender` (the engine for `deposit`, the pool for `requestDeposit`). */
 export const buildApprove = (p: ApproveParameters) => toCalldata(approveCall(p));
 
 export type AmountParameters = { addresses: TidemarkAddresses; amount: bigint };
@@ -159,38 +166,136 @@ export const buildLiquidateBatch = (p: LiquidateBatchCallParameters) => toCallda
 
 /* ------------------------------------------------------------------ the pool */
 
-export type DepositLiquidityCallParameters = { addresses: TidemarkAddresses; assets: bigint; receiver: Address };
-export const depositLiquidityCall = (
-  p: DepositLiquidityCallParameters,
-): Call<PoolAbi, "deposit", readonly [bigint, Address]> => ({
-  address: p.addresses.pool,
-  abi: liquidityPoolAbi,
-  functionName: "deposit",
-  args: [positive("assets", p.assets), p.receiver],
-});
-/** ERC-4626 deposit of `assets` token units into the pool, shares to `receiver` (needs an approval of the pool). */
-export const buildDepositLiquidity = (p: DepositLiquidityCallParameters) => toCalldata(depositLiquidityCall(p));
+/** The direction of an LP request: a deposit (assets in) or a redemption (shares out). */
+export type LpRequestKind = "deposit" | "redeem";
 
-export type WithdrawLiquidityCallParameters = { addresses: TidemarkAddresses; assets: bigint; receiver: Address; owner: Address };
-export const withdrawLiquidityCall = (
-  p: WithdrawLiquidityCallParameters,
-): Call<PoolAbi, "withdraw", readonly [bigint, Address, Address]> => ({
-  address: p.addresses.pool,
-  abi: liquidityPoolAbi,
-  functionName: "withdraw",
-  args: [positive("assets", p.assets), p.receiver, p.owner],
-});
-/** ERC-4626 withdrawal of `assets` token units (burns the shares it costs, rounded up). */
-export const buildWithdrawLiquidity = (p: WithdrawLiquidityCallParameters) => toCalldata(withdrawLiquidityCall(p));
+function lpKind(kind: unknown): LpRequestKind {
+  if (kind !== "deposit" && kind !== "redeem") throw new InvalidParameterError("kind", `must be "deposit" or "redeem", got ${String(kind)}`);
+  return kind;
+}
 
-export type RedeemLiquidityCallParameters = { addresses: TidemarkAddresses; shares: bigint; receiver: Address; owner: Address };
-export const redeemLiquidityCall = (
-  p: RedeemLiquidityCallParameters,
-): Call<PoolAbi, "redeem", readonly [bigint, Address, Address]> => ({
+export type RequestDepositCallParameters = {
+  addresses: TidemarkAddresses;
+  /** Token units, the execution fee included (the pool refuses `assets` at or below the fee). */
+  assets: bigint;
+  /** Manages and claims the request. */
+  controller: Address;
+  /** Whose tokens the pool pulls (the caller, or an owner that made the caller its operator). */
+  owner: Address;
+};
+export const requestDepositCall = (
+  p: RequestDepositCallParameters,
+): Call<PoolAbi, "requestDeposit", readonly [bigint, Address, Address]> => ({
   address: p.addresses.pool,
   abi: liquidityPoolAbi,
-  functionName: "redeem",
-  args: [positive("shares", p.shares), p.receiver, p.owner],
+  functionName: "requestDeposit",
+  args: [positive("assets", p.assets), p.controller, p.owner],
 });
-/** ERC-4626 redemption of `shares` for the assets they are worth (rounded down). */
-export const buildRedeemLiquidity = (p: RedeemLiquidityCallParameters) => toCalldata(redeemLiquidityCall(p));
+/**
+ * ERC-7540 deposit request of `assets` token units for `controller` (needs an approval of the pool by `owner`): the
+ * pool holds them until someone fulfils the request at the NAV of Pyth prices published after the minimum delay.
+ */
+export const buildRequestDeposit = (p: RequestDepositCallParameters) => toCalldata(requestDepositCall(p));
+
+export type RequestRedeemCallParameters = {
+  addresses: TidemarkAddresses;
+  /** Pool shares (the pool's decimals: the token's plus 6). */
+  shares: bigint;
+  controller: Address;
+  /** Whose shares move into the request (the caller, its operator's owner, or an owner that gave a share allowance). */
+  owner: Address;
+};
+export const requestRedeemCall = (
+  p: RequestRedeemCallParameters,
+): Call<PoolAbi, "requestRedeem", readonly [bigint, Address, Address]> => ({
+  address: p.addresses.pool,
+  abi: liquidityPoolAbi,
+  functionName: "requestRedeem",
+  args: [positive("shares", p.shares), p.controller, p.owner],
+});
+/** ERC-7540 redemption request of `shares` for `controller`: the pool holds them until the request is fulfilled. */
+export const buildRequestRedeem = (p: RequestRedeemCallParameters) => toCalldata(requestRedeemCall(p));
+
+/** A claim by asset amount or by share amount: exactly one. */
+export type ClaimAmount = { assets: bigint; shares?: undefined } | { shares: bigint; assets?: undefined };
+export type ClaimCallParameters = { addresses: TidemarkAddresses; receiver: Address; controller: Address } & ClaimAmount;
+
+function claimAmount(p: ClaimAmount): { assets: bigint; shares?: undefined } | { shares: bigint; assets?: undefined } {
+  if (p.assets !== undefined && p.shares !== undefined) throw new InvalidParameterError("amount", "give either assets or shares, not both");
+  if (p.assets !== undefined) return { assets: positive("assets", p.assets) };
+  if (p.shares !== undefined) return { shares: positive("shares", p.shares) };
+  throw new InvalidParameterError("amount", "assets or shares is required");
+}
+
+export const claimDepositCall = (
+  p: ClaimCallParameters,
+): Call<PoolAbi, "deposit", readonly [bigint, Address, Address]> | Call<PoolAbi, "mint", readonly [bigint, Address, Address]> => {
+  const amount = claimAmount(p);
+  return amount.assets !== undefined
+    ? { address: p.addresses.pool, abi: liquidityPoolAbi, functionName: "deposit", args: [amount.assets, p.receiver, p.controller] }
+    : { address: p.addresses.pool, abi: liquidityPoolAbi, functionName: "mint", args: [amount.shares, p.receiver, p.controller] };
+};
+/**
+ * Claims shares of `controller`'s fulfilled deposits for `receiver`: by the assets they were bought with (ERC-7540
+ * `deposit`, shares rounded down) or by shares (`mint`, assets used rounded up).
+ */
+export const buildClaimDeposit = (p: ClaimCallParameters) => toCalldata(claimDepositCall(p));
+
+export const claimRedeemCall = (
+  p: ClaimCallParameters,
+): Call<PoolAbi, "withdraw", readonly [bigint, Address, Address]> | Call<PoolAbi, "redeem", readonly [bigint, Address, Address]> => {
+  const amount = claimAmount(p);
+  return amount.assets !== undefined
+    ? { address: p.addresses.pool, abi: liquidityPoolAbi, functionName: "withdraw", args: [amount.assets, p.receiver, p.controller] }
+    : { address: p.addresses.pool, abi: liquidityPoolAbi, functionName: "redeem", args: [amount.shares, p.receiver, p.controller] };
+};
+/**
+ * Claims the assets of `controller`'s fulfilled redemptions for `receiver`: by asset amount (ERC-7540 `withdraw`,
+ * shares used rounded up) or by shares (`redeem`, assets paid rounded down).
+ */
+export const buildClaimRedeem = (p: ClaimCallParameters) => toCalldata(claimRedeemCall(p));
+
+export type CancelLpRequestCallParameters = { addresses: TidemarkAddresses; kind: LpRequestKind; controller: Address };
+export const cancelLpRequestCall = (
+  p: CancelLpRequestCallParameters,
+): Call<PoolAbi, "cancelDepositRequest" | "cancelRedeemRequest", readonly [Address]> => ({
+  address: p.addresses.pool,
+  abi: liquidityPoolAbi,
+  functionName: lpKind(p.kind) === "deposit" ? "cancelDepositRequest" : "cancelRedeemRequest",
+  args: [p.controller],
+});
+/** Cancels `controller`'s expired request (anyone may): its assets or shares return to the controller. */
+export const buildCancelLpRequest = (p: CancelLpRequestCallParameters) => toCalldata(cancelLpRequestCall(p));
+
+/** One LP request to fulfil and the Pyth update data it is priced with (every market with open interest). */
+export type LpFulfilment = { controller: Address; kind: LpRequestKind; priceUpdate: readonly Hex[] };
+export type FulfillLpRequestsCallParameters = {
+  addresses: TidemarkAddresses;
+  requests: readonly LpFulfilment[];
+  /** Wei for Pyth: the sum of `getUpdateFee` over each request's update (the pool requires it exactly). */
+  value: bigint;
+};
+export const fulfillLpRequestsCall = (
+  p: FulfillLpRequestsCallParameters,
+): Call<PoolAbi, "fulfillRequests", readonly [readonly Address[], readonly boolean[], readonly (readonly Hex[])[]]> & { value: bigint } => {
+  if (p.requests.length === 0) throw new InvalidParameterError("requests", "must not be empty");
+  p.requests.forEach((r, i) => {
+    lpKind(r.kind);
+    if (!Array.isArray(r.priceUpdate) || !r.priceUpdate.every((u) => isHex(u, { strict: true }))) {
+      throw new InvalidParameterError("priceUpdate", `of request ${i} must be an array of hex strings (an empty one when no market has open interest)`);
+    }
+  });
+  if (p.value < 0n || p.value > UINT256_MAX) throw new InvalidParameterError("value", `must be a uint256, got ${p.value}`);
+  return {
+    address: p.addresses.pool,
+    abi: liquidityPoolAbi,
+    functionName: "fulfillRequests",
+    args: [p.requests.map((r) => r.controller), p.requests.map((r) => r.kind === "redeem"), p.requests.map((r) => r.priceUpdate)],
+    value: p.value,
+  };
+};
+/**
+ * Fulfils LP requests (anyone; the caller earns each request's execution fee in tokens), each with its own Pyth
+ * update, sending `value` wei for Pyth. Requests no longer pending are skipped and their update fee refunded.
+ */
+export const buildFulfillLpRequests = (p: FulfillLpRequestsCallParameters) => toCalldata(fulfillLpRequestsCall(p));

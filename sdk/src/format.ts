@@ -98,6 +98,23 @@ export function formatTokenAmount(amount: bigint, units?: TokenUnits | undefined
   return `${formatDecimal(amount, units.decimals, options)} ${units.symbol}`;
 }
 
+/**
+ * Decimals the pool's shares add to the collateral token's: the pool is an OpenZeppelin ERC-4626 vault with a
+ * decimals offset of 6 (LiquidityPool's DECIMALS_OFFSET, against the inflation attack), so a USDC pool's shares have
+ * 12 decimals and 1 USDC deposited into a fresh pool buys 1.00 pool share.
+ */
+export const POOL_SHARE_DECIMALS_OFFSET = 6;
+
+/**
+ * An amount of pool shares: with the collateral token's units, "5.00 pool shares" (the shares have the token's
+ * decimals plus {@link POOL_SHARE_DECIMALS_OFFSET}; see {@link formatDecimal} for the options); without them, the raw
+ * integer said to be so: "5000000 raw pool share units (decimals unknown)".
+ */
+export function formatPoolShares(shares: bigint, units?: TokenUnits | undefined, options: FormatDecimalOptions = {}): string {
+  if (units === undefined) return `${shares} raw pool share units (decimals unknown)`;
+  return `${formatDecimal(shares, Math.min(255, units.decimals + POOL_SHARE_DECIMALS_OFFSET), options)} pool shares`;
+}
+
 /** A WAD fraction (1e18 = 100%) as an exact percentage: 0.0005e18 is "0.05%", 0.00025e18 is "0.025%". */
 export function formatPercent(wad: bigint): string {
   return `${formatExact(wad * 100n, 18)}%`;

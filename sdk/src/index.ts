@@ -15,5 +15,6 @@ export type { ApprovalMode } from "./internal/approve.js";
 export type { SlippageParameters } from "./internal/slippage.js";
 export type { WalletClient, WriteOptions, WriteResult } from "./internal/write.js";
 export * from "./math/index.js";
+export * from "./pyth/index.js";
 export * from "./types.js";
 export * from "./watch/index.js";

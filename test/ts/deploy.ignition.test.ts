@@ -7,6 +7,7 @@ import TidemarkModule from "../../ignition/modules/Tidemark.js";
 import TidemarkLocalModule, { LOCAL_RISK_PARAMS, LOCAL_TIERS } from "../../ignition/modules/TidemarkLocal.js";
 import { ROLES, marketId } from "../../ignition/modules/tidemark-system.js";
 import { usd, wad } from "./helpers/fixture.js";
+import { lpDeposit } from "./helpers/flows.js";
 import { riskTuple, tierTuple } from "./helpers/engine-helpers.js";
 
 const { ethers, ignition, networkHelpers } = await network.create();
@@ -54,9 +55,16 @@ describe("Ignition deployment", function () {
       const d = await networkHelpers.loadFixture(deployLocal);
       const [deployer, trader] = await ethers.getSigners();
       const { engine, timelock, pool, token } = d;
-      await token.mint(deployer.address, usd(1_000_000));
-      await token.approve(pool, usd(1_000_000));
-      await pool.deposit(usd(1_000_000), deployer.address);
+      // The LP deposit is an ERC-7540 request, fulfilled (by the LP itself, which gets the execution fee back) after
+      // the minimum delay, then claimed.
+      const fee = await engine.requiredExecutionFee();
+      await token.mint(deployer.address, usd(1_000_000) + fee);
+      await token.approve(pool, usd(1_000_000) + fee);
+      const shares = await lpDeposit(ethers, pool, engine, deployer, usd(1_000_000));
+      expect(await pool.balanceOf(deployer.address)).to.equal(shares);
+      expect(shares).to.equal(usd(1_000_000) * 10n ** 6n);
+      expect(await pool.totalAssets()).to.equal(usd(1_000_000));
+      expect(await token.balanceOf(deployer.address)).to.equal(fee);
       await token.mint(trader.address, usd(10_000));
       await (token.connect(trader) as typeof token).approve(engine, usd(10_000));
       const asTrader = engine.connect(trader) as typeof engine;

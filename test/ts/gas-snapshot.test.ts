@@ -16,6 +16,8 @@ const KEYS = [
   "requestOrder",
   "executeOpenOrder",
   "executeCloseOrder",
+  "requestDeposit",
+  "requestRedeem",
 ];
 
 describe("gas-snapshot.json", function () {

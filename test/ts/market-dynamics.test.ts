@@ -2,7 +2,9 @@
  * Market dynamics: price impact from skew, per-side open-interest caps, their governance, and the pool's net asset
  * value marked to market against open positions. Every expected value comes from the independent model in
  * helpers/risk-math.ts (fillPrice, impactCost, takerFee, ...) or from the ERC-4626 formulas written out below; the
- * tests compare the contracts against them to the wei.
+ * tests compare the contracts against them to the wei. LPs enter and leave through the pool's ERC-7540 requests
+ * (helpers/flows.ts: request, fulfil after the minimum delay at Pyth prices equal to Chainlink's, claim), which price
+ * at the NAV of the fulfilment with the same formulas.
  */
 import { expect } from "chai";
 import { encodeBytes32String } from "ethers";
@@ -11,6 +13,7 @@ import { network } from "hardhat";
 import {
   BTC,
   ETH,
+  ETH_PYTH_ID,
   EXPOSURE_PARAMS,
   RISK_PARAMS,
   SCALE,
@@ -42,6 +45,8 @@ import {
   unwindPremium36,
 } from "./helpers/liquidation-helpers.js";
 import { averageEntry, governInSteps, realizedPnl } from "./helpers/engine-helpers.js";
+import { fulfil, lpDeposit, lpRedeem } from "./helpers/flows.js";
+import { encodeUpdate, toPyth } from "./helpers/pyth.js";
 
 const { ethers, networkHelpers } = await network.create();
 const { time, loadFixture } = networkHelpers;
@@ -70,11 +75,14 @@ const WS = WAD * SCALE;
 
 const fee = (sizeDelta: bigint, price: bigint) => modelTakerFee(sizeDelta, price, RISK_PARAMS.takerFeeRate, SCALE);
 const impact = (sizeDelta: bigint, fill: bigint, price: bigint) => impactCost(sizeDelta, fill, price, SCALE);
-/** ERC-4626 conversions with the pool's virtual offset, rounded down. */
+/** ERC-4626 conversions with the pool's virtual offset, rounded down (the pool's fulfilments at NAV `total`). */
 const toShares = (assets: bigint, supply: bigint, total: bigint) => (assets * (supply + VIRTUAL_SHARES)) / (total + 1n);
 const toAssets = (shares: bigint, supply: bigint, total: bigint) => (shares * (total + 1n)) / (supply + VIRTUAL_SHARES);
-/** Open-interest cap in WAD USD: ratio times the pool's token balance, rounded down. */
+/** Open-interest cap in WAD USD: ratio times the pool's capacity (its token balance while no LP request is pending
+ * or claimable), rounded down. */
 const capOf = (poolBalance: bigint, ratio: bigint) => (poolBalance * SCALE * ratio) / WAD;
+/** The fewest shares a redemption of exactly `assets` at NAV `total` needs (then assets for shares is `assets`). */
+const sharesForExactly = (assets: bigint, supply: bigint, total: bigint) => divUp(assets * (supply + VIRTUAL_SHARES), total + 1n);
 /** Notional of a side's open interest at `price`, rounded up. */
 const notionalOf = (sideInterest: bigint, price: bigint) => divUp(sideInterest * price, WAD);
 /** 1% of `price`, rounded up (a premium charged) and down (a premium paid out). */
@@ -179,7 +187,7 @@ async function freshMarketFixture() {
 /** Carol holds 1,000,000 USD of pool shares next to the fixture LP; Bob has 1,000,000 USD in the engine. */
 async function twoLpFixture() {
   const f = await protocolFixture();
-  await f.pool.connect(f.carol).deposit(usd(1_000_000), f.carol.address);
+  await lpDeposit(ethers, f.pool, f.engine, f.carol, usd(1_000_000));
   await f.engine.connect(f.bob).deposit(usd(1_000_000));
   return f;
 }
@@ -1106,8 +1114,9 @@ describe("Market dynamics", function () {
       const f = await loadFixture(protocolFixture);
       await f.ethFeed.updateAnswer(answer(P_ODD));
       // An odd pool balance so the cap has a fractional part.
-      await f.pool.connect(f.carol).deposit(123_457n, f.carol.address);
+      await lpDeposit(ethers, f.pool, f.engine, f.carol, 123_457n);
       const balance = await poolBalance(f);
+      expect(await f.pool.capacity()).to.equal(balance);
       // Find the first ratio >= 1% at which the largest admissible short s has: notional of s + 1 wei rounded DOWN
       // still <= cap (so a rounding-down implementation would accept it), and cap * WAD/ratio not exact.
       let ratio = wad("0.01");
@@ -1167,23 +1176,43 @@ describe("Market dynamics", function () {
       await solvent(f);
     });
 
-    it("decreasing and closing still work after LP withdrawals shrink the pool below the cap's base", async function () {
+    it("LP redemptions may shrink the pool to the cap's base and no further; decreasing and closing still work once a price move puts the open interest above its cap", async function () {
       const f = await loadFixture(protocolFixture);
-      const { alice, lp } = f;
+      const { alice, lp, keeper } = f;
       await f.engine.setExposureParams(ETH, { ...EXPOSURE_PARAMS, maxLongOpenInterestRatio: wad(1) });
       await f.engine.connect(alice).deposit(usd(50_000));
       await trade(f, alice, wad(100), usd(20_000)); // 300,000 USD long
-      const max = await f.pool.maxWithdraw(lp.address);
-      await f.pool.connect(lp).withdraw(max, lp.address, lp.address);
+      // 300,000 USD of longs at a ratio of 1 need a pool of 300,000 USD: the LP may take everything else (the reserve,
+      // 60,000 USD, is not what binds).
+      expect(await f.engine.requiredPoolCapacity()).to.equal(usd(300_000));
+      const nav = await f.pool.totalAssets();
+      const supply = await f.pool.totalSupply();
+      const leave = nav - usd(300_000);
+      expect(leave).to.be.lessThan(await f.pool.availableLiquidity());
+      const exact = sharesForExactly(leave, supply, nav);
+      expect(toAssets(exact, supply, nav)).to.equal(leave);
+      expect(await lpRedeem(ethers, f.pool, f.engine, lp, exact)).to.equal(leave);
       const balance = await poolBalance(f);
-      expect(balance).to.equal(await f.engine.reservedAssets()); // everything above the reserve left
-      const cap = capOf(balance, wad(1));
-      expect(cap).to.be.lessThan(wad(300_000));
+      expect(balance).to.equal(usd(300_000));
+      // One share's worth more would leave the open interest above its cap: refused.
+      const more = 10n ** 12n;
+      await f.pool.connect(lp).requestRedeem(more, lp.address, lp.address);
+      const moreAssets = toAssets(more, supply - exact, balance);
+      await expect(fulfil(ethers, f.pool, f.engine, keeper, lp.address, true))
+        .to.be.revertedWithCustomError(f.pool, "VaultCapacityBelowOpenInterest")
+        .withArgs(balance - moreAssets, usd(300_000));
+      // The pending redemption's share is out of the capacity the caps measure.
+      const capacity = (balance * (supply - exact - more)) / (supply - exact);
+      expect(await f.pool.capacity()).to.equal(capacity);
+      await f.ethFeed.updateAnswer(answer(3030));
+      const cap = capOf(capacity, wad(1));
+      expect(cap).to.be.lessThan(wad(303_000));
       await expect(f.engine.connect(alice).modifyPosition(ETH, wad(1), 0n, MAX_UINT))
         .to.be.revertedWithCustomError(f.engine, "PerpOpenInterestCapExceeded")
-        .withArgs(ETH, true, wad(303_000), cap);
-      expect((await trade(f, alice, -wad(50))).newSize).to.equal(wad(50));
-      await f.ethFeed.updateAnswer(answer(3030));
+        .withArgs(ETH, true, wad(306_030), cap);
+      const d = await trade(f, alice, -wad(50));
+      expect(d.newSize).to.equal(wad(50));
+      expect(d.realizedPnl).to.equal(usd(1_500));
       const before = await poolBalance(f);
       const c = await closeTrade(f, alice, 0n);
       expect(c.realizedPnl).to.equal(usd(1_500));
@@ -1204,8 +1233,8 @@ describe("Market dynamics", function () {
       await expect(f.engine.connect(bob).modifyPosition(ETH, wad(1), usd(5_000), MAX_UINT))
         .to.be.revertedWithCustomError(f.engine, "PerpOpenInterestCapExceeded")
         .withArgs(ETH, true, wad(51_000), cap1);
-      await f.pool.connect(carol).deposit(usd(1_000_000), carol.address);
-      const cap2 = capOf(await poolBalance(f), ratio);
+      await lpDeposit(ethers, f.pool, f.engine, carol, usd(1_000_000));
+      const cap2 = capOf(await f.pool.capacity(), ratio);
       expect(cap2).to.equal(cap1 + wad(10_000));
       await trade(f, bob, wad(1), usd(5_000));
       // The new capacity is exactly the new cap: 20 ETH in all fits 60,000.24 + fees, 20.1 does not.
@@ -1379,7 +1408,7 @@ describe("Market dynamics", function () {
         const supply0 = await f.pool.totalSupply();
         const deposit = usd(6_000_000);
         const tokens0 = await f.token.balanceOf(alice.address);
-        await f.pool.connect(alice).deposit(deposit, alice.address);
+        await lpDeposit(ethers, f.pool, f.engine, alice, deposit);
         const shares = toShares(deposit, supply0, nav0);
         expect(await f.pool.balanceOf(alice.address), label).to.equal(shares);
         const before = await f.pool.totalAssets();
@@ -1394,7 +1423,8 @@ describe("Market dynamics", function () {
         const after = await f.pool.totalAssets();
         expect(after - before, label).to.equal(a.fee + a.rounding);
 
-        await f.pool.connect(alice).redeem(shares, alice.address, alice.address);
+        // Redeemed at the NAV after the open (Bob's position still open: its price update is needed).
+        await lpRedeem(ethers, f.pool, f.engine, alice, shares);
         const gain = (await f.token.balanceOf(alice.address)) - tokens0;
         expect(gain, label).to.equal(toAssets(shares, supply0 + shares, after) - deposit);
         expect(gain, label).to.be.lessThanOrEqual(divUp((after - before) * shares, supply0 + shares));
@@ -1431,7 +1461,8 @@ describe("Market dynamics", function () {
       }
       expect(await f.engine.openInterest(ETH)).to.deep.equal([0n, 0n]);
       const shares = await f.pool.balanceOf(carol.address);
-      expect(await f.pool.previewRedeem(shares)).to.equal(toAssets(shares, await f.pool.totalSupply(), await f.pool.totalAssets()));
+      const out = toAssets(shares, await f.pool.totalSupply(), await f.pool.totalAssets());
+      expect(await lpRedeem(ethers, f.pool, f.engine, carol, shares)).to.equal(out);
       await solvent(f);
     });
 
@@ -1444,7 +1475,7 @@ describe("Market dynamics", function () {
       const supply0 = await f.pool.totalSupply();
       const deposit = usd(2_000_000) + 7n;
       const tokens0 = await f.token.balanceOf(frank.address);
-      await f.pool.connect(frank).deposit(deposit, frank.address);
+      await lpDeposit(ethers, f.pool, f.engine, frank, deposit);
       const shares = toShares(deposit, supply0, nav0);
       expect(await f.pool.balanceOf(frank.address)).to.equal(shares);
       const start = await f.pool.totalAssets();
@@ -1491,7 +1522,7 @@ describe("Market dynamics", function () {
       const traded = free1.reduce((x, y) => x + y, 0n) - free0.reduce((x, y) => x + y, 0n);
       expect(traded).to.equal(-fees - rounding);
       // The LP leaves with his share of the fees and rounding, rounded down: nothing from the premium flows.
-      await f.pool.connect(frank).redeem(shares, frank.address, frank.address);
+      await lpRedeem(ethers, f.pool, f.engine, frank, shares);
       const gain = (await f.token.balanceOf(frank.address)) - tokens0;
       expect(gain).to.equal(toAssets(shares, supply0 + shares, end) - deposit);
       expect(gain).to.be.lessThanOrEqual(divUp((fees + rounding) * shares, supply0 + shares));
@@ -1597,7 +1628,7 @@ describe("Market dynamics", function () {
 
       const deposit = usd(6_000_000);
       const aliceTokens0 = await f.token.balanceOf(alice.address);
-      await f.pool.connect(alice).deposit(deposit, alice.address);
+      await lpDeposit(ethers, f.pool, f.engine, alice, deposit);
       const shares = toShares(deposit, supply0, nav0);
       expect(await f.pool.balanceOf(alice.address)).to.equal(shares);
 
@@ -1608,7 +1639,7 @@ describe("Market dynamics", function () {
       const nav1 = nav0 + deposit + closeFee; // the loss was exact in token units: no rounding between mark and close
       expect(await f.pool.totalAssets()).to.equal(nav1);
 
-      await f.pool.connect(alice).redeem(shares, alice.address, alice.address);
+      await lpRedeem(ethers, f.pool, f.engine, alice, shares);
       const out = toAssets(shares, supply0 + shares, nav1);
       const gain = (await f.token.balanceOf(alice.address)) - aliceTokens0;
       expect(gain).to.equal(out - deposit);
@@ -1631,12 +1662,9 @@ describe("Market dynamics", function () {
       const shares = await f.pool.balanceOf(carol.address);
       const supply = await f.pool.totalSupply();
       const expectedOut = toAssets(shares, supply, nav0);
-      await expect(f.pool.connect(carol).redeem(shares, carol.address, carol.address)).to.changeTokenBalances(
-        ethers,
-        f.token,
-        [carol],
-        [expectedOut],
-      );
+      const carolTokens0 = await f.token.balanceOf(carol.address);
+      expect(await lpRedeem(ethers, f.pool, f.engine, carol, shares)).to.equal(expectedOut);
+      expect((await f.token.balanceOf(carol.address)) - carolTokens0).to.equal(expectedOut);
       expect(expectedOut).to.be.lessThan(usd(1_000_000));
 
       // Bob closes in three steps; each time the NAV moves by the fee plus the rounding difference between the mark
@@ -1667,9 +1695,9 @@ describe("Market dynamics", function () {
       }
     });
 
-    it("a stale price on a market with open interest freezes LP deposits and withdrawals", async function () {
+    it("a stale price on a market with open interest freezes LP entry and exit: requests wait, their fulfilment reverts with the oracle error", async function () {
       const f = await loadFixture(protocolFixture);
-      const { alice, lp } = f;
+      const { alice, lp, keeper } = f;
       await f.engine.connect(alice).deposit(usd(10_000));
       await trade(f, alice, wad(1), usd(1_000));
       const balance = await poolBalance(f);
@@ -1678,23 +1706,19 @@ describe("Market dynamics", function () {
       expect(ethStatus).to.equal(1n); // Stale
       const [, fresh] = await f.engine.poolMarkToMarket();
       expect(fresh).to.equal(false);
-      expect(await f.pool.maxDeposit(lp.address)).to.equal(0n);
-      expect(await f.pool.maxMint(lp.address)).to.equal(0n);
-      expect(await f.pool.maxWithdraw(lp.address)).to.equal(0n);
-      expect(await f.pool.maxRedeem(lp.address)).to.equal(0n);
       expect(await f.pool.availableLiquidity()).to.equal(0n);
-      await expect(f.pool.connect(lp).deposit(usd(1), lp.address))
-        .to.be.revertedWithCustomError(f.pool, "ERC4626ExceededMaxDeposit")
-        .withArgs(lp.address, usd(1), 0n);
-      await expect(f.pool.connect(lp).mint(1n, lp.address))
-        .to.be.revertedWithCustomError(f.pool, "ERC4626ExceededMaxMint")
-        .withArgs(lp.address, 1n, 0n);
-      await expect(f.pool.connect(lp).withdraw(usd(1), lp.address, lp.address))
-        .to.be.revertedWithCustomError(f.pool, "ERC4626ExceededMaxWithdraw")
-        .withArgs(lp.address, usd(1), 0n);
-      await expect(f.pool.connect(lp).redeem(1n, lp.address, lp.address))
-        .to.be.revertedWithCustomError(f.pool, "ERC4626ExceededMaxRedeem")
-        .withArgs(lp.address, 1n, 0n);
+      // Requests take no price: accepted. Fulfilling them, at a Pyth price as fresh as can be, needs a Chainlink
+      // reference for every market with open interest.
+      await f.pool.connect(lp).requestDeposit(usd(1), lp.address, lp.address);
+      await f.pool.connect(lp).requestRedeem(10n ** 12n, lp.address, lp.address);
+      const [, , , updatedAt] = await f.ethFeed.latestRoundData();
+      for (const redeem of [false, true]) {
+        await expect(fulfil(ethers, f.pool, f.engine, keeper, lp.address, redeem), redeem ? "redeem" : "deposit")
+          .to.be.revertedWithCustomError(f.engine, "OracleStale")
+          .withArgs(ETH, updatedAt, 3600n);
+      }
+      expect(await f.pool.totalPendingDepositAssets()).to.equal(usd(1));
+      expect(await f.pool.totalPendingRedeemShares()).to.equal(10n ** 12n);
 
       // Still marked: at the stale answer when positive, else at the price of the last priced action (3,000).
       const old = BigInt(await time.latest()) - 4_000n;
@@ -1703,24 +1727,35 @@ describe("Market dynamics", function () {
       await f.ethFeed.updateRoundData(8, 0, old, old);
       expect(await f.pool.totalAssets()).to.equal(balance);
       expect((await f.engine.poolMarkToMarket())[1]).to.equal(false);
+      // (The Pyth update at 3,000: the engine reports no Chainlink price to build one from.)
+      const ready = BigInt((await f.pool.depositRequest(lp.address)).requestedAt) + 2n;
+      const update = [encodeUpdate(ETH_PYTH_ID, toPyth(P3000), ready, ready - 1n)];
+      await expect(f.pool.connect(keeper).fulfillDeposit(lp.address, update, { value: 1n }))
+        .to.be.revertedWithCustomError(f.engine, "OracleInvalidAnswer")
+        .withArgs(ETH, 0n);
 
-      // A fresh ETH price reopens the pool although BTC (no open interest) is still stale.
+      // A fresh ETH price reopens the pool although BTC (no open interest) is still stale: both requests are fulfilled
+      // at the NAV (no PnL at 3,000), the deposit's 1 USD less the 0.5 USD fee claimable.
       await f.ethFeed.updateAnswer(answer(3_000));
       const [btcStatus] = await f.engine.oracleStatus(BTC);
       expect(btcStatus).to.equal(1n);
       expect(await f.engine.poolMarkToMarket()).to.deep.equal([0n, true]);
-      expect(await f.pool.maxDeposit(lp.address)).to.equal(ethers.MaxUint256);
-      expect(await f.pool.maxMint(lp.address)).to.equal(ethers.MaxUint256);
-      await f.pool.connect(lp).deposit(usd(1), lp.address);
-      expect(await f.pool.maxWithdraw(lp.address)).to.equal(
-        (await poolBalance(f)) - (await f.engine.reservedAssets()),
-      );
-      await f.pool.connect(lp).withdraw(usd(2), lp.address, lp.address);
+      expect(await f.pool.availableLiquidity()).to.equal(balance - (await f.engine.reservedAssets()));
+      const supply = await f.pool.totalSupply();
+      await expect(fulfil(ethers, f.pool, f.engine, keeper, lp.address, false))
+        .to.emit(f.pool, "DepositFulfilled")
+        .withArgs(lp.address, keeper.address, usd(1), toShares(usd("0.5"), supply, balance), usd("0.5"), balance);
+      expect(await f.pool.maxDeposit(lp.address)).to.equal(usd("0.5"));
+      const out = toAssets(10n ** 12n, supply + toShares(usd("0.5"), supply, balance), balance + usd("0.5"));
+      await expect(fulfil(ethers, f.pool, f.engine, keeper, lp.address, true))
+        .to.emit(f.pool, "RedeemFulfilled")
+        .withArgs(lp.address, keeper.address, 10n ** 12n, out, usd("0.5"), balance + usd("0.5"));
+      expect(await f.pool.maxWithdraw(lp.address)).to.equal(out - usd("0.5"));
     });
 
-    it("withdrawals respect the reserve: availableLiquidity = min(NAV, balance) - reservedAssets", async function () {
+    it("redemptions respect the reserve: availableLiquidity = min(NAV, balance) - reservedAssets bounds every fulfilment", async function () {
       const f = await loadFixture(protocolFixture);
-      const { alice, bob, lp } = f;
+      const { alice, bob, lp, keeper } = f;
       await governInSteps(f.engine, { reserveFactor: wad(1) }); // 20% to 100% in allowed steps, a day apart
       // Fresh prices after those seven days, unchanged.
       await f.ethFeed.updateAnswer(answer(3000));
@@ -1733,6 +1768,12 @@ describe("Market dynamics", function () {
       expect(reserved).to.equal(await expectedReserve(f));
       expect(reserved).to.equal(usd(2_100_000));
 
+      // The LP asks for all its shares, worth more than may leave at either price.
+      const all = await f.pool.balanceOf(lp.address);
+      const t = BigInt(await time.latest()) + 1n;
+      await time.setNextBlockTimestamp(t);
+      await f.pool.connect(lp).requestRedeem(all, lp.address, lp.address);
+      const supply = await f.pool.totalSupply();
       for (const [ethPx, btcPx, label] of [
         ["2900.5", "59000", "traders at a loss: NAV above the balance"],
         ["3100.25", "61234.5", "traders in profit: NAV below the balance"],
@@ -1750,26 +1791,33 @@ describe("Market dynamics", function () {
         else expect(nav).to.be.lessThan(balance);
         const available = min(nav, balance) - reserved;
         expect(await f.pool.availableLiquidity(), label).to.equal(available);
-        const max = await f.pool.maxWithdraw(lp.address);
-        const own = toAssets(await f.pool.balanceOf(lp.address), await f.pool.totalSupply(), nav);
-        expect(max, label).to.equal(min(own, available));
-        expect(max, label).to.equal(available); // the LP's shares are worth more than what may leave
-        expect(await f.pool.maxRedeem(lp.address), label).to.equal(toShares(available, await f.pool.totalSupply(), nav));
-        await expect(f.pool.connect(lp).withdraw(max + 1n, lp.address, lp.address), label)
-          .to.be.revertedWithCustomError(f.pool, "ERC4626ExceededMaxWithdraw")
-          .withArgs(lp.address, max + 1n, max);
+        // Fulfilled at Pyth prices equal to Chainlink's: the same NAV.
+        const worth = toAssets(all, supply, nav);
+        expect(worth, label).to.be.greaterThan(available);
+        await expect(fulfil(ethers, f.pool, f.engine, keeper, lp.address, true), label)
+          .to.be.revertedWithCustomError(f.pool, "VaultInsufficientLiquidity")
+          .withArgs(available, worth);
       }
-      // Withdrawing exactly the maximum leaves the reserve plus the traders' unrealised profit, and nothing more.
-      const max = await f.pool.maxWithdraw(lp.address);
-      await f.pool.connect(lp).withdraw(max, lp.address, lp.address);
+      // Once expired, the request is cancelled; redeeming exactly the available liquidity leaves the reserve plus the
+      // traders' unrealised profit, and nothing more.
+      await time.setNextBlockTimestamp(t + 301n);
+      await f.pool.cancelRedeemRequest(lp.address);
+      const nav = await f.pool.totalAssets();
+      const available = await f.pool.availableLiquidity();
+      const exact = sharesForExactly(available, supply, nav);
+      expect(await lpRedeem(ethers, f.pool, f.engine, lp, exact)).to.equal(available);
       expect(await f.pool.availableLiquidity()).to.equal(0n);
-      expect(await f.pool.maxWithdraw(lp.address)).to.equal(0n);
       expect(await f.pool.totalAssets()).to.equal(reserved);
+      // Not one more unit.
+      await f.pool.connect(lp).requestRedeem(10n ** 12n, lp.address, lp.address);
+      await expect(fulfil(ethers, f.pool, f.engine, keeper, lp.address, true))
+        .to.be.revertedWithCustomError(f.pool, "VaultInsufficientLiquidity")
+        .withArgs(0n, toAssets(10n ** 12n, supply - exact, reserved));
     });
 
-    it("refuses deposits when traders' profits wipe out the NAV while shares are outstanding", async function () {
+    it("refuses deposits when traders' profits wipe out the NAV while shares are outstanding (VaultInsolvent)", async function () {
       const f = await loadFixture(protocolFixture);
-      const { alice, lp } = f;
+      const { alice, carol, lp, keeper } = f;
       await f.engine.connect(alice).deposit(usd(5_000_000));
       await trade(f, alice, wad(15_000), usd(3_000_000)); // 45,000,000 USD long on a 5,000,000 USD pool
       await f.ethFeed.updateAnswer(answer(3_400)); // Alice is up 6,000,000 USD
@@ -1777,12 +1825,19 @@ describe("Market dynamics", function () {
       expect(fresh).to.equal(true);
       expect(value).to.equal(-usd(6_000_000));
       expect(await f.pool.totalAssets()).to.equal(0n);
-      expect(await f.pool.maxDeposit(lp.address)).to.equal(0n);
-      expect(await f.pool.maxMint(lp.address)).to.equal(0n);
-      expect(await f.pool.maxWithdraw(lp.address)).to.equal(0n);
-      await expect(f.pool.connect(lp).deposit(usd(1), lp.address))
-        .to.be.revertedWithCustomError(f.pool, "ERC4626ExceededMaxDeposit")
-        .withArgs(lp.address, usd(1), 0n);
+      expect(await f.pool.availableLiquidity()).to.equal(0n);
+      await f.pool.connect(carol).requestDeposit(usd(1_000), carol.address, carol.address);
+      await expect(fulfil(ethers, f.pool, f.engine, keeper, carol.address, false)).to.be.revertedWithCustomError(
+        f.pool,
+        "VaultInsolvent",
+      );
+      // A redemption at a NAV of 0 would pay nothing; it is refused anyway, as the pool left (5,022,500 USD with the
+      // 22,500 USD opening fee) is below the 5,100,000 USD that 51,000,000 USD of longs (at 3,400) need at a ratio of 10.
+      expect(await f.engine.requiredPoolCapacity()).to.equal(usd(5_100_000));
+      await f.pool.connect(lp).requestRedeem(10n ** 12n, lp.address, lp.address);
+      await expect(fulfil(ethers, f.pool, f.engine, keeper, lp.address, true))
+        .to.be.revertedWithCustomError(f.pool, "VaultCapacityBelowOpenInterest")
+        .withArgs(usd(5_022_500), usd(5_100_000));
     });
   });
 });

@@ -3,27 +3,37 @@
  * deposit, withdraw and open/close forms, and the account's positions with health factor and liquidation price,
  * refreshed at every new block and with the SDK's watchHealth for the margin level. Token amounts show with the
  * collateral token's decimals and symbol ("1,000.00 USDC"), errors with the SDK's decoded message in the same units.
+ * On the local deployment a button adds pool liquidity through the pool's asynchronous (ERC-7540) flow, the page
+ * acting as the fulfiller: request, wait out the minimum delay, fulfil at local Pyth prices, claim.
  *
  * It signs with a local private key (Hardhat's public test account #2 by default) and refuses to sign on any chain but
  * a local development chain: never put a real key into this page.
  */
 import {
   type GetMarketsReturnType,
+  type GetPoolAccount,
   type GetPoolReturnType,
   type GetPositionReturnType,
   type HealthLevel,
+  type LpClaimable,
+  type LpPendingRequest,
   type MarketId,
   TidemarkContractError,
   type TokenUnits,
+  buildLocalPriceUpdates,
+  claimDeposit,
   closePosition,
   deposit,
-  depositLiquidity,
+  formatPoolShares,
+  fulfillLpRequests,
   getFreeBalance,
+  getLpRequests,
   getMarkets,
   getPool,
   getPosition,
   marketId,
   openPosition,
+  requestDeposit,
   watchHealth,
   withdraw,
 } from "@tidemark/sdk";
@@ -31,7 +41,7 @@ import { type Address, type Hash, createClient, defineChain, erc20Abi, http, par
 import { privateKeyToAccount } from "viem/accounts";
 // Plain clients with the actions imported one by one (not viem's decorated public and wallet clients): the bundle
 // carries only what the page uses.
-import { getBlockNumber, getChainId, readContract, waitForTransactionReceipt, watchBlockNumber, writeContract } from "viem/actions";
+import { getBlock, getBlockNumber, getChainId, readContract, waitForTransactionReceipt, watchBlockNumber, writeContract } from "viem/actions";
 
 import { LOCAL_CHAIN_IDS, type PageConfig, loadConfig } from "./config.js";
 import { formatHealthFactor, formatLiquidationPrice, formatRatePerDay, formatToken, formatWad } from "./format.js";
@@ -126,6 +136,10 @@ async function main(): Promise<void> {
   const freeBalance = el("dd", { testid: "free-balance" }, "…");
   const poolNav = el("dd", { testid: "pool-nav" }, "…");
   const poolAvailable = el("dd", { testid: "pool-available" }, "…");
+  const lpShares = el("dd", { testid: "lp-shares" }, "…");
+  // The page's pool deposit request: none → pending → claimable → claimed, each step also logged below it.
+  const lpRequest = el("dd", { testid: "lp-request", "data-state": "none" }, "none");
+  const lpLog = el("ol", { testid: "lp-request-log", class: "muted" });
   const mintButton = el("button", { type: "button", class: "secondary", testid: "mint" }, `Mint 10,000 test ${tokenSymbol}`);
   const seedButton = el("button", { type: "button", class: "secondary", testid: "seed-pool" }, `Add 1,000,000 test ${tokenSymbol} to the pool`);
   const depositAmount = el("input", { testid: "deposit-amount", inputmode: "decimal", value: "1000" });
@@ -166,6 +180,10 @@ async function main(): Promise<void> {
       poolNav,
       el("dt", {}, "Pool available liquidity"),
       poolAvailable,
+      el("dt", {}, "Your pool shares"),
+      lpShares,
+      el("dt", {}, "Your pool deposit request"),
+      el("div", {}, lpRequest, lpLog),
     ),
     config.mockToken ? el("div", { class: "row" }, mintButton, seedButton, el("span", { class: "muted" }, "local mock token: anyone may mint it")) : "",
     el("div", { class: "row" }, depositForm, withdrawForm),
@@ -282,11 +300,33 @@ async function main(): Promise<void> {
     );
   };
 
+  /* ----------------------------------------------------------------------------------- the LP request's state */
+
+  const shares = (x: bigint) => formatPoolShares(x, tokenUnits);
+  const utc = (t: bigint) => new Date(Number(t) * 1000).toISOString();
+  const pendingText = (r: LpPendingRequest) =>
+    `Deposit request of ${formatToken(r.amount, tokenUnits)} pending (execution fee ${formatToken(r.fee, tokenUnits)}): fulfillable from ${utc(r.readyAt)}`;
+  const claimableText = (c: LpClaimable) => `${shares(c.shares)} claimable for ${formatToken(c.assets, tokenUnits)}`;
+  /** While the page runs the flow it owns the state; otherwise the chain's (a reload mid-flow shows where it stands). */
+  let lpFlowRunning = false;
+  const showLp = (state: "pending" | "claimable" | "claimed", text: string, log = true) => {
+    lpRequest.textContent = text;
+    lpRequest.setAttribute("data-state", state);
+    if (log) lpLog.append(el("li", { "data-state": state }, `${state}: ${text}`));
+  };
+  const renderLp = (a: GetPoolAccount) => {
+    lpShares.textContent = `${shares(a.shares)} (${formatToken(a.assets, tokenUnits)})`;
+    if (lpFlowRunning) return;
+    if (a.pendingDeposit !== null) showLp("pending", pendingText(a.pendingDeposit), false);
+    else if (a.claimableDeposit.shares !== 0n) showLp("claimable", claimableText(a.claimableDeposit), false);
+  };
+
   const renderAccount = (free: bigint, held: bigint, pool: GetPoolReturnType) => {
     walletBalance.textContent = formatToken(held, tokenUnits);
     freeBalance.textContent = formatToken(free, tokenUnits);
     poolNav.textContent = formatToken(pool.totalAssets, tokenUnits);
     poolAvailable.textContent = formatToken(pool.availableLiquidity, tokenUnits);
+    if (pool.account !== undefined) renderLp(pool.account);
   };
 
   /** Everything at one block, so the numbers on screen are consistent with each other. */
@@ -296,7 +336,7 @@ async function main(): Promise<void> {
       getMarkets(publicClient, { addresses, blockNumber }),
       getFreeBalance(publicClient, { addresses, account: account.address, blockNumber }),
       readContract(publicClient, { address: token, abi: erc20Abi, functionName: "balanceOf", args: [account.address], blockNumber }),
-      getPool(publicClient, { addresses, blockNumber }),
+      getPool(publicClient, { addresses, account: account.address, blockNumber }),
     ]);
     positions = await Promise.all(m.map((x) => getPosition(publicClient, { addresses, account: account.address, market: x.id, blockNumber })));
     markets = m;
@@ -371,14 +411,61 @@ async function main(): Promise<void> {
     }),
   );
 
-  seedButton.addEventListener("click", () =>
-    act(`Adding 1,000,000 test ${tokenSymbol} to the pool`, async () => {
-      const assets = parseUnits("1000000", decimals);
-      await confirm(await writeContract(wallet, { address: token, abi: mockTokenAbi, functionName: "mint", args: [account.address, assets] }));
-      const r = await depositLiquidity(wallet, { addresses, assets });
-      return confirm(r.hash);
-    }),
-  );
+  /**
+   * Until the chain's latest block is at `t` or later: fulfilments are simulated at the latest block, and a local
+   * chain mines only when it is sent something. Waits out the time by the clock, then mines empty blocks (evm_mine, a
+   * local development chain's method) until one is late enough.
+   */
+  const untilChainTime = async (t: bigint) => {
+    for (let attempt = 0; ; attempt++) {
+      const latest = (await getBlock(publicClient, { blockTag: "latest" })).timestamp;
+      if (latest >= t) return;
+      if (attempt >= 30) throw new Error(`The chain's time did not reach ${utc(t)} (latest block at ${utc(latest)})`);
+      await new Promise((resolve) => setTimeout(resolve, attempt === 0 ? Number(t - latest) * 1_000 : 1_000));
+      await publicClient.request({ method: "evm_mine" } as never);
+    }
+  };
+
+  seedButton.addEventListener("click", () => {
+    const label = `Adding 1,000,000 test ${tokenSymbol} to the pool`;
+    void act(label, async () => {
+      lpFlowRunning = true;
+      try {
+        const assets = parseUnits("1000000", decimals);
+        // The request carries the execution fee on top; this page fulfils it itself, so the fee comes back to it.
+        const { executionFee } = await getPool(publicClient, { addresses });
+        await confirm(await writeContract(wallet, { address: token, abi: mockTokenAbi, functionName: "mint", args: [account.address, assets + executionFee] }));
+        await confirm((await requestDeposit(wallet, { addresses, assets: assets + executionFee })).hash);
+        const pending = (await getLpRequests(publicClient, { addresses, account: account.address })).pendingDeposit!;
+        showLp("pending", pendingText(pending));
+
+        // The fulfiller's part (a keeper's on a real network): after the minimum delay, the NAV at the first Pyth
+        // prices published then, here this page's own MockPyth updates at the Chainlink prices.
+        activity.textContent = `${label}: waiting for the minimum delay (until ${utc(pending.readyAt)})…`;
+        await untilChainTime(pending.readyAt);
+        const priceUpdate = await buildLocalPriceUpdates(publicClient, { addresses, publishTime: pending.readyAt });
+        const priced = (await getMarkets(publicClient, { addresses }))
+          .filter((m) => m.openInterest.long !== 0n || m.openInterest.short !== 0n)
+          .map((m) => m.symbol);
+        activity.textContent = `${label}: fulfilling…`;
+        await confirm((await fulfillLpRequests(wallet, { addresses, requests: [{ controller: account.address, kind: "deposit", priceUpdate }] })).hash);
+        const { claimableDeposit } = await getLpRequests(publicClient, { addresses, account: account.address });
+        const how =
+          priceUpdate.length === 0
+            ? "no market has open interest, so no price update was needed"
+            : `priced with ${priceUpdate.length} local Pyth price update${priceUpdate.length === 1 ? "" : "s"} (${priced.join(", ")})`;
+        showLp("claimable", `${claimableText(claimableDeposit)}: fulfilled by this page, ${how}; its ${formatToken(pending.fee, tokenUnits)} execution fee came back to it`);
+
+        activity.textContent = `${label}: claiming…`;
+        const claimed = await claimDeposit(wallet, { addresses });
+        await confirm(claimed.hash);
+        showLp("claimed", `Claimed ${shares(claimed.result.shares)} for ${formatToken(claimed.result.assets, tokenUnits)}`);
+        return claimed.hash;
+      } finally {
+        lpFlowRunning = false;
+      }
+    });
+  });
 
   depositForm.addEventListener("submit", (event) => {
     event.preventDefault();

@@ -2653,6 +2653,18 @@ export const tidemarkEngineAbi = [
   },
   {
     "inputs": [],
+    "name": "requiredPoolCapacity",
+    "outputs": [
+      {
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [],
     "name": "reserveFactor",
     "outputs": [
       {

@@ -168,6 +168,25 @@ export const tidemarkErrorsAbi = [
     "type": "error"
   },
   {
+    "inputs": [],
+    "name": "FailedCall",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "balance",
+        "type": "uint256"
+      },
+      {
+        "name": "needed",
+        "type": "uint256"
+      }
+    ],
+    "name": "InsufficientBalance",
+    "type": "error"
+  },
+  {
     "inputs": [
       {
         "name": "market",
@@ -899,11 +918,44 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
+        "name": "bits",
+        "type": "uint8"
+      },
+      {
+        "name": "value",
+        "type": "uint256"
+      }
+    ],
+    "name": "SafeCastOverflowedUintDowncast",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
         "name": "token",
         "type": "address"
       }
     ],
     "name": "SafeERC20FailedOperation",
+    "type": "error"
+  },
+  {
+    "inputs": [],
+    "name": "VaultAsyncFlow",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "capacityAfter",
+        "type": "uint256"
+      },
+      {
+        "name": "required",
+        "type": "uint256"
+      }
+    ],
+    "name": "VaultCapacityBelowOpenInterest",
     "type": "error"
   },
   {
@@ -914,6 +966,11 @@ export const tidemarkErrorsAbi = [
       }
     ],
     "name": "VaultEngineAlreadyBound",
+    "type": "error"
+  },
+  {
+    "inputs": [],
+    "name": "VaultInsolvent",
     "type": "error"
   },
   {
@@ -933,11 +990,81 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
+        "name": "controller",
+        "type": "address"
+      },
+      {
+        "name": "claimable",
+        "type": "uint256"
+      },
+      {
+        "name": "requested",
+        "type": "uint256"
+      }
+    ],
+    "name": "VaultInsufficientClaimable",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "available",
+        "type": "uint256"
+      },
+      {
+        "name": "required",
+        "type": "uint256"
+      }
+    ],
+    "name": "VaultInsufficientLiquidity",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
         "name": "engine",
         "type": "address"
       }
     ],
     "name": "VaultInvalidEngine",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "controllers",
+        "type": "uint256"
+      },
+      {
+        "name": "updates",
+        "type": "uint256"
+      }
+    ],
+    "name": "VaultLengthMismatch",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "controller",
+        "type": "address"
+      }
+    ],
+    "name": "VaultNoPendingRequest",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "caller",
+        "type": "address"
+      },
+      {
+        "name": "controller",
+        "type": "address"
+      }
+    ],
+    "name": "VaultNotAuthorized",
     "type": "error"
   },
   {
@@ -963,6 +1090,72 @@ export const tidemarkErrorsAbi = [
   {
     "inputs": [
       {
+        "name": "controller",
+        "type": "address"
+      },
+      {
+        "name": "expiredAt",
+        "type": "uint256"
+      }
+    ],
+    "name": "VaultRequestExpired",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "controller",
+        "type": "address"
+      },
+      {
+        "name": "expiresAt",
+        "type": "uint256"
+      }
+    ],
+    "name": "VaultRequestNotExpired",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "controller",
+        "type": "address"
+      },
+      {
+        "name": "readyAt",
+        "type": "uint256"
+      }
+    ],
+    "name": "VaultRequestNotReady",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "controller",
+        "type": "address"
+      }
+    ],
+    "name": "VaultRequestPending",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "assets",
+        "type": "uint256"
+      },
+      {
+        "name": "fee",
+        "type": "uint256"
+      }
+    ],
+    "name": "VaultRequestTooSmall",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
         "name": "expected",
         "type": "uint256"
       },
@@ -972,6 +1165,25 @@ export const tidemarkErrorsAbi = [
       }
     ],
     "name": "VaultTransferShortfall",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "required",
+        "type": "uint256"
+      },
+      {
+        "name": "sent",
+        "type": "uint256"
+      }
+    ],
+    "name": "VaultWrongUpdateFee",
+    "type": "error"
+  },
+  {
+    "inputs": [],
+    "name": "VaultZeroAmount",
     "type": "error"
   }
 ] as const;

@@ -168,7 +168,40 @@ export const liquidityPoolAbi = [
   },
   {
     "inputs": [],
+    "name": "FailedCall",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "balance",
+        "type": "uint256"
+      },
+      {
+        "name": "needed",
+        "type": "uint256"
+      }
+    ],
+    "name": "InsufficientBalance",
+    "type": "error"
+  },
+  {
+    "inputs": [],
     "name": "ReentrancyGuardReentrantCall",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "bits",
+        "type": "uint8"
+      },
+      {
+        "name": "value",
+        "type": "uint256"
+      }
+    ],
+    "name": "SafeCastOverflowedUintDowncast",
     "type": "error"
   },
   {
@@ -182,6 +215,25 @@ export const liquidityPoolAbi = [
     "type": "error"
   },
   {
+    "inputs": [],
+    "name": "VaultAsyncFlow",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "capacityAfter",
+        "type": "uint256"
+      },
+      {
+        "name": "required",
+        "type": "uint256"
+      }
+    ],
+    "name": "VaultCapacityBelowOpenInterest",
+    "type": "error"
+  },
+  {
     "inputs": [
       {
         "name": "engine",
@@ -189,6 +241,11 @@ export const liquidityPoolAbi = [
       }
     ],
     "name": "VaultEngineAlreadyBound",
+    "type": "error"
+  },
+  {
+    "inputs": [],
+    "name": "VaultInsolvent",
     "type": "error"
   },
   {
@@ -208,11 +265,81 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
+        "name": "controller",
+        "type": "address"
+      },
+      {
+        "name": "claimable",
+        "type": "uint256"
+      },
+      {
+        "name": "requested",
+        "type": "uint256"
+      }
+    ],
+    "name": "VaultInsufficientClaimable",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "available",
+        "type": "uint256"
+      },
+      {
+        "name": "required",
+        "type": "uint256"
+      }
+    ],
+    "name": "VaultInsufficientLiquidity",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
         "name": "engine",
         "type": "address"
       }
     ],
     "name": "VaultInvalidEngine",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "controllers",
+        "type": "uint256"
+      },
+      {
+        "name": "updates",
+        "type": "uint256"
+      }
+    ],
+    "name": "VaultLengthMismatch",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "controller",
+        "type": "address"
+      }
+    ],
+    "name": "VaultNoPendingRequest",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "caller",
+        "type": "address"
+      },
+      {
+        "name": "controller",
+        "type": "address"
+      }
+    ],
+    "name": "VaultNotAuthorized",
     "type": "error"
   },
   {
@@ -238,6 +365,72 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
+        "name": "controller",
+        "type": "address"
+      },
+      {
+        "name": "expiredAt",
+        "type": "uint256"
+      }
+    ],
+    "name": "VaultRequestExpired",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "controller",
+        "type": "address"
+      },
+      {
+        "name": "expiresAt",
+        "type": "uint256"
+      }
+    ],
+    "name": "VaultRequestNotExpired",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "controller",
+        "type": "address"
+      },
+      {
+        "name": "readyAt",
+        "type": "uint256"
+      }
+    ],
+    "name": "VaultRequestNotReady",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "controller",
+        "type": "address"
+      }
+    ],
+    "name": "VaultRequestPending",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "assets",
+        "type": "uint256"
+      },
+      {
+        "name": "fee",
+        "type": "uint256"
+      }
+    ],
+    "name": "VaultRequestTooSmall",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
         "name": "expected",
         "type": "uint256"
       },
@@ -247,6 +440,25 @@ export const liquidityPoolAbi = [
       }
     ],
     "name": "VaultTransferShortfall",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "name": "required",
+        "type": "uint256"
+      },
+      {
+        "name": "sent",
+        "type": "uint256"
+      }
+    ],
+    "name": "VaultWrongUpdateFee",
+    "type": "error"
+  },
+  {
+    "inputs": [],
+    "name": "VaultZeroAmount",
     "type": "error"
   },
   {
@@ -303,11 +515,124 @@ export const liquidityPoolAbi = [
     "inputs": [
       {
         "indexed": true,
+        "name": "controller",
+        "type": "address"
+      },
+      {
+        "indexed": true,
+        "name": "fulfiller",
+        "type": "address"
+      },
+      {
+        "indexed": false,
+        "name": "assets",
+        "type": "uint256"
+      },
+      {
+        "indexed": false,
+        "name": "shares",
+        "type": "uint256"
+      },
+      {
+        "indexed": false,
+        "name": "fee",
+        "type": "uint256"
+      },
+      {
+        "indexed": false,
+        "name": "nav",
+        "type": "uint256"
+      }
+    ],
+    "name": "DepositFulfilled",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "name": "controller",
+        "type": "address"
+      },
+      {
+        "indexed": true,
+        "name": "owner",
+        "type": "address"
+      },
+      {
+        "indexed": true,
+        "name": "requestId",
+        "type": "uint256"
+      },
+      {
+        "indexed": false,
+        "name": "sender",
+        "type": "address"
+      },
+      {
+        "indexed": false,
+        "name": "assets",
+        "type": "uint256"
+      }
+    ],
+    "name": "DepositRequest",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "name": "controller",
+        "type": "address"
+      },
+      {
+        "indexed": true,
+        "name": "caller",
+        "type": "address"
+      },
+      {
+        "indexed": false,
+        "name": "assets",
+        "type": "uint256"
+      }
+    ],
+    "name": "DepositRequestCancelled",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
         "name": "engine",
         "type": "address"
       }
     ],
     "name": "EngineBound",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "name": "controller",
+        "type": "address"
+      },
+      {
+        "indexed": true,
+        "name": "operator",
+        "type": "address"
+      },
+      {
+        "indexed": false,
+        "name": "approved",
+        "type": "bool"
+      }
+    ],
+    "name": "OperatorSet",
     "type": "event"
   },
   {
@@ -320,6 +645,97 @@ export const liquidityPoolAbi = [
       }
     ],
     "name": "PaidToEngine",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "name": "controller",
+        "type": "address"
+      },
+      {
+        "indexed": true,
+        "name": "fulfiller",
+        "type": "address"
+      },
+      {
+        "indexed": false,
+        "name": "shares",
+        "type": "uint256"
+      },
+      {
+        "indexed": false,
+        "name": "assets",
+        "type": "uint256"
+      },
+      {
+        "indexed": false,
+        "name": "fee",
+        "type": "uint256"
+      },
+      {
+        "indexed": false,
+        "name": "nav",
+        "type": "uint256"
+      }
+    ],
+    "name": "RedeemFulfilled",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "name": "controller",
+        "type": "address"
+      },
+      {
+        "indexed": true,
+        "name": "owner",
+        "type": "address"
+      },
+      {
+        "indexed": true,
+        "name": "requestId",
+        "type": "uint256"
+      },
+      {
+        "indexed": false,
+        "name": "sender",
+        "type": "address"
+      },
+      {
+        "indexed": false,
+        "name": "shares",
+        "type": "uint256"
+      }
+    ],
+    "name": "RedeemRequest",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "name": "controller",
+        "type": "address"
+      },
+      {
+        "indexed": true,
+        "name": "caller",
+        "type": "address"
+      },
+      {
+        "indexed": false,
+        "name": "shares",
+        "type": "uint256"
+      }
+    ],
+    "name": "RedeemRequestCancelled",
     "type": "event"
   },
   {
@@ -474,6 +890,138 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
+        "name": "controller",
+        "type": "address"
+      }
+    ],
+    "name": "cancelDepositRequest",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "name": "controller",
+        "type": "address"
+      }
+    ],
+    "name": "cancelRedeemRequest",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "capacity",
+    "outputs": [
+      {
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "name": "controller",
+        "type": "address"
+      }
+    ],
+    "name": "claimableDeposit",
+    "outputs": [
+      {
+        "components": [
+          {
+            "name": "assets",
+            "type": "uint128"
+          },
+          {
+            "name": "shares",
+            "type": "uint128"
+          }
+        ],
+        "name": "",
+        "type": "tuple"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "name": "requestId",
+        "type": "uint256"
+      },
+      {
+        "name": "controller",
+        "type": "address"
+      }
+    ],
+    "name": "claimableDepositRequest",
+    "outputs": [
+      {
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "name": "controller",
+        "type": "address"
+      }
+    ],
+    "name": "claimableRedeem",
+    "outputs": [
+      {
+        "components": [
+          {
+            "name": "assets",
+            "type": "uint128"
+          },
+          {
+            "name": "shares",
+            "type": "uint128"
+          }
+        ],
+        "name": "",
+        "type": "tuple"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "name": "requestId",
+        "type": "uint256"
+      },
+      {
+        "name": "controller",
+        "type": "address"
+      }
+    ],
+    "name": "claimableRedeemRequest",
+    "outputs": [
+      {
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
         "name": "shares",
         "type": "uint256"
       }
@@ -526,6 +1074,10 @@ export const liquidityPoolAbi = [
       {
         "name": "receiver",
         "type": "address"
+      },
+      {
+        "name": "controller",
+        "type": "address"
       }
     ],
     "name": "deposit",
@@ -536,6 +1088,58 @@ export const liquidityPoolAbi = [
       }
     ],
     "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "name": "assets",
+        "type": "uint256"
+      },
+      {
+        "name": "receiver",
+        "type": "address"
+      }
+    ],
+    "name": "deposit",
+    "outputs": [
+      {
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "name": "controller",
+        "type": "address"
+      }
+    ],
+    "name": "depositRequest",
+    "outputs": [
+      {
+        "components": [
+          {
+            "name": "amount",
+            "type": "uint128"
+          },
+          {
+            "name": "fee",
+            "type": "uint96"
+          },
+          {
+            "name": "requestedAt",
+            "type": "uint32"
+          }
+        ],
+        "name": "",
+        "type": "tuple"
+      }
+    ],
+    "stateMutability": "view",
     "type": "function"
   },
   {
@@ -553,7 +1157,107 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
+        "name": "controller",
+        "type": "address"
+      },
+      {
+        "name": "priceUpdate",
+        "type": "bytes[]"
+      }
+    ],
+    "name": "fulfillDeposit",
+    "outputs": [
+      {
+        "name": "shares",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "payable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "name": "controller",
+        "type": "address"
+      },
+      {
+        "name": "priceUpdate",
+        "type": "bytes[]"
+      }
+    ],
+    "name": "fulfillRedeem",
+    "outputs": [
+      {
+        "name": "assets",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "payable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "name": "controllers",
+        "type": "address[]"
+      },
+      {
+        "name": "isRedeem",
+        "type": "bool[]"
+      },
+      {
+        "name": "priceUpdates",
+        "type": "bytes[][]"
+      }
+    ],
+    "name": "fulfillRequests",
+    "outputs": [
+      {
+        "name": "fulfilled",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "payable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "name": "controller",
+        "type": "address"
+      },
+      {
+        "name": "operator",
+        "type": "address"
+      }
+    ],
+    "name": "isOperator",
+    "outputs": [
+      {
         "name": "",
+        "type": "bool"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "liquidBalance",
+    "outputs": [
+      {
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "name": "controller",
         "type": "address"
       }
     ],
@@ -570,7 +1274,7 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "name": "",
+        "name": "controller",
         "type": "address"
       }
     ],
@@ -587,7 +1291,7 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "name": "owner",
+        "name": "controller",
         "type": "address"
       }
     ],
@@ -604,7 +1308,7 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "name": "owner",
+        "name": "controller",
         "type": "address"
       }
     ],
@@ -626,6 +1330,31 @@ export const liquidityPoolAbi = [
       },
       {
         "name": "receiver",
+        "type": "address"
+      }
+    ],
+    "name": "mint",
+    "outputs": [
+      {
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "name": "shares",
+        "type": "uint256"
+      },
+      {
+        "name": "receiver",
+        "type": "address"
+      },
+      {
+        "name": "controller",
         "type": "address"
       }
     ],
@@ -666,7 +1395,49 @@ export const liquidityPoolAbi = [
   {
     "inputs": [
       {
-        "name": "assets",
+        "name": "requestId",
+        "type": "uint256"
+      },
+      {
+        "name": "controller",
+        "type": "address"
+      }
+    ],
+    "name": "pendingDepositRequest",
+    "outputs": [
+      {
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "name": "requestId",
+        "type": "uint256"
+      },
+      {
+        "name": "controller",
+        "type": "address"
+      }
+    ],
+    "name": "pendingRedeemRequest",
+    "outputs": [
+      {
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "name": "",
         "type": "uint256"
       }
     ],
@@ -677,13 +1448,13 @@ export const liquidityPoolAbi = [
         "type": "uint256"
       }
     ],
-    "stateMutability": "view",
+    "stateMutability": "pure",
     "type": "function"
   },
   {
     "inputs": [
       {
-        "name": "shares",
+        "name": "",
         "type": "uint256"
       }
     ],
@@ -694,13 +1465,13 @@ export const liquidityPoolAbi = [
         "type": "uint256"
       }
     ],
-    "stateMutability": "view",
+    "stateMutability": "pure",
     "type": "function"
   },
   {
     "inputs": [
       {
-        "name": "shares",
+        "name": "",
         "type": "uint256"
       }
     ],
@@ -711,13 +1482,13 @@ export const liquidityPoolAbi = [
         "type": "uint256"
       }
     ],
-    "stateMutability": "view",
+    "stateMutability": "pure",
     "type": "function"
   },
   {
     "inputs": [
       {
-        "name": "assets",
+        "name": "",
         "type": "uint256"
       }
     ],
@@ -728,7 +1499,7 @@ export const liquidityPoolAbi = [
         "type": "uint256"
       }
     ],
-    "stateMutability": "view",
+    "stateMutability": "pure",
     "type": "function"
   },
   {
@@ -742,7 +1513,7 @@ export const liquidityPoolAbi = [
         "type": "address"
       },
       {
-        "name": "owner",
+        "name": "controller",
         "type": "address"
       }
     ],
@@ -754,6 +1525,125 @@ export const liquidityPoolAbi = [
       }
     ],
     "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "name": "controller",
+        "type": "address"
+      }
+    ],
+    "name": "redeemRequest",
+    "outputs": [
+      {
+        "components": [
+          {
+            "name": "amount",
+            "type": "uint128"
+          },
+          {
+            "name": "fee",
+            "type": "uint96"
+          },
+          {
+            "name": "requestedAt",
+            "type": "uint32"
+          }
+        ],
+        "name": "",
+        "type": "tuple"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "name": "assets",
+        "type": "uint256"
+      },
+      {
+        "name": "controller",
+        "type": "address"
+      },
+      {
+        "name": "owner",
+        "type": "address"
+      }
+    ],
+    "name": "requestDeposit",
+    "outputs": [
+      {
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "name": "shares",
+        "type": "uint256"
+      },
+      {
+        "name": "controller",
+        "type": "address"
+      },
+      {
+        "name": "owner",
+        "type": "address"
+      }
+    ],
+    "name": "requestRedeem",
+    "outputs": [
+      {
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "name": "operator",
+        "type": "address"
+      },
+      {
+        "name": "approved",
+        "type": "bool"
+      }
+    ],
+    "name": "setOperator",
+    "outputs": [
+      {
+        "name": "",
+        "type": "bool"
+      }
+    ],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "name": "interfaceId",
+        "type": "bytes4"
+      }
+    ],
+    "name": "supportsInterface",
+    "outputs": [
+      {
+        "name": "",
+        "type": "bool"
+      }
+    ],
+    "stateMutability": "pure",
     "type": "function"
   },
   {
@@ -774,6 +1664,42 @@ export const liquidityPoolAbi = [
     "outputs": [
       {
         "name": "nav",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "totalClaimableRedeemAssets",
+    "outputs": [
+      {
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "totalPendingDepositAssets",
+    "outputs": [
+      {
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "totalPendingRedeemShares",
+    "outputs": [
+      {
+        "name": "",
         "type": "uint256"
       }
     ],
@@ -849,7 +1775,7 @@ export const liquidityPoolAbi = [
         "type": "address"
       },
       {
-        "name": "owner",
+        "name": "controller",
         "type": "address"
       }
     ],

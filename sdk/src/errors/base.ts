@@ -45,3 +45,27 @@ export class InvalidParameterError extends TidemarkError {
     this.parameter = parameter;
   }
 }
+
+/** Why an LP request action refused: see {@link LpRequestStateError}. */
+export type LpRequestStateReason = "pending" | "noRequest" | "notExpired" | "nothingClaimable";
+
+/**
+ * An LP request action refused because of the request's state, before sending anything: a deposit or redemption
+ * request is already pending for the controller (`pending`), there is none to cancel (`noRequest`), it has not
+ * expired yet (`notExpired`), or nothing is claimable (`nothingClaimable`). The message gives the amounts and times.
+ */
+export class LpRequestStateError extends TidemarkError {
+  override name = "LpRequestStateError";
+  readonly reason: LpRequestStateReason;
+  /** The request's direction. */
+  readonly kind: "deposit" | "redeem";
+  /** The controller whose request it is. */
+  readonly controller: `0x${string}`;
+
+  constructor(reason: LpRequestStateReason, kind: "deposit" | "redeem", controller: `0x${string}`, message: string) {
+    super(message);
+    this.reason = reason;
+    this.kind = kind;
+    this.controller = controller;
+  }
+}

@@ -23,6 +23,7 @@ import {
   formatDuration,
   formatExact,
   formatPercent,
+  formatPoolShares,
   formatTokenAmount,
   formatUsd,
   marketBaseSymbol,
@@ -56,9 +57,15 @@ export type ContractErrorContext = {
   market?: MarketId | undefined;
   /**
    * The token an OpenZeppelin ERC20 error (ERC20InsufficientBalance, ERC20InsufficientAllowance) is about: the
-   * collateral token (default) or the pool's shares (a pool withdrawal on another owner's behalf).
+   * collateral token (default) or the pool's shares (a redemption request, which moves the owner's shares).
    */
   erc20Token?: "collateral" | "poolShares" | undefined;
+  /**
+   * The pool function of a claim (ERC-7540 `deposit`/`mint` of a fulfilled deposit, `withdraw`/`redeem` of a fulfilled
+   * redemption): VaultInsufficientClaimable's amounts are assets (deposit, withdraw) or shares (mint, redeem), as
+   * asked. Without it they read as the raw integers they are.
+   */
+  poolClaim?: "deposit" | "mint" | "withdraw" | "redeem" | undefined;
 };
 
 /** A revert with one of the protocol's custom errors, decoded. */
@@ -93,7 +100,7 @@ export class TidemarkContractError<N extends TidemarkErrorName = TidemarkErrorNa
 
   /** True when the message carries collateral token (or pool share) amounts, whose reading depends on `units`. */
   get hasTokenAmounts(): boolean {
-    return hasTokenAmounts({ errorName: this.errorName, args: this.args } as DecodedTidemarkError);
+    return hasTokenAmounts({ errorName: this.errorName, args: this.args } as DecodedTidemarkError, this.context);
   }
 
   /**
@@ -287,12 +294,20 @@ const TOKEN_AMOUNT_ERRORS: ReadonlySet<TidemarkErrorName> = new Set<TidemarkErro
   "PerpInsufficientFreeBalance",
   "PerpTransferShortfall",
   "OrderWrongExecutionFee",
+  "VaultCapacityBelowOpenInterest",
   "VaultInsufficientBalance",
+  "VaultInsufficientLiquidity",
+  "VaultRequestTooSmall",
   "VaultTransferShortfall",
 ]);
 
-function hasTokenAmounts(e: DecodedTidemarkError): boolean {
+/**
+ * Whether `e`'s message has collateral token or pool share amounts: the errors above, a governed parameter of the
+ * "token" kind, and VaultInsufficientClaimable when the claim it comes from is known (`context.poolClaim`).
+ */
+function hasTokenAmounts(e: DecodedTidemarkError, context: ContractErrorContext = {}): boolean {
   if (e.errorName === "PerpParameterOutOfBounds") return PARAMETER_KINDS[bytes32ToText(e.args[0])] === "token";
+  if (e.errorName === "VaultInsufficientClaimable") return context.poolClaim !== undefined;
   return TOKEN_AMOUNT_ERRORS.has(e.errorName);
 }
 
@@ -314,9 +329,8 @@ export function describeTidemarkError(e: DecodedTidemarkError, context: Contract
   };
   /** A collateral token amount; `other` is what the sentence compares it with. */
   const tok = (x: bigint, other?: bigint) => (units ? formatTokenAmount(x, units, { distinctFrom: other }) : raw(x, "token units"));
-  /** Pool shares: the pool (ERC-4626 without a decimals offset) has the collateral token's decimals. */
-  const shares = (x: bigint, other?: bigint) =>
-    units ? `${formatDecimal(x, units.decimals, { distinctFrom: other })} pool shares` : raw(x, "pool share units");
+  /** Pool shares: the collateral token's decimals plus the pool's offset of 6 (formatPoolShares). */
+  const shares = (x: bigint, other?: bigint) => (units ? formatPoolShares(x, units, { distinctFrom: other }) : raw(x, "pool share units"));
   const erc20 = context.erc20Token === "poolShares" ? shares : tok;
   const usd = (x: bigint, other?: bigint) => formatUsd(x, { distinctFrom: other });
   const base = (market: MarketId | undefined = context.market) => (market === undefined ? undefined : marketBaseSymbol(market)) ?? "base units";
@@ -377,13 +391,17 @@ export function describeTidemarkError(e: DecodedTidemarkError, context: Contract
     case "ERC20InvalidSpender":
       return `Invalid spender ${e.args[0]}.`;
     case "ERC4626ExceededMaxDeposit":
-      return `A deposit of ${tok(e.args[1], e.args[2])} exceeds the pool's current maximum of ${tok(e.args[2], e.args[1])} (0 while a market's price is not fresh).`;
+      return `A deposit claim of ${tok(e.args[1], e.args[2])} exceeds the maximum of ${tok(e.args[2], e.args[1])} (what fulfilled deposits left to claim).`;
     case "ERC4626ExceededMaxMint":
-      return `Minting ${shares(e.args[1], e.args[2])} exceeds the pool's current maximum of ${shares(e.args[2], e.args[1])}.`;
+      return `Minting ${shares(e.args[1], e.args[2])} exceeds the maximum of ${shares(e.args[2], e.args[1])} (what fulfilled deposits left to claim).`;
     case "ERC4626ExceededMaxRedeem":
-      return `Redeeming ${shares(e.args[1], e.args[2])} exceeds the maximum of ${shares(e.args[2], e.args[1])} (limited by the reserve and fresh prices).`;
+      return `Redeeming ${shares(e.args[1], e.args[2])} exceeds the maximum of ${shares(e.args[2], e.args[1])} (what fulfilled redemptions left to claim).`;
     case "ERC4626ExceededMaxWithdraw":
-      return `Withdrawing ${tok(e.args[1], e.args[2])} exceeds the maximum of ${tok(e.args[2], e.args[1])} (limited by the reserve and fresh prices).`;
+      return `Withdrawing ${tok(e.args[1], e.args[2])} exceeds the maximum of ${tok(e.args[2], e.args[1])} (what fulfilled redemptions left to claim).`;
+    case "FailedCall":
+      return "A call out of the contract failed without a reason (e.g. the caller cannot receive the ETH refund of unspent Pyth update fees).";
+    case "InsufficientBalance":
+      return `The contract holds ${e.args[0]} wei of ETH; sending ${e.args[1]} wei needs more.`;
     case "LensNoPrice":
       return `${market(e.args[0])} has no usable oracle price.`;
     case "OracleGracePeriod":
@@ -513,20 +531,60 @@ export function describeTidemarkError(e: DecodedTidemarkError, context: Contract
       return "The amount must not be zero.";
     case "ReentrancyGuardReentrantCall":
       return "Reentrant call.";
+    case "SafeCastOverflowedUintDowncast":
+      return `The value ${e.args[1]} does not fit in ${e.args[0]} bits (an amount too large for the pool to record).`;
     case "SafeERC20FailedOperation":
       return `A transfer of token ${e.args[0]} failed.`;
+    case "VaultAsyncFlow":
+      return "The pool's deposits and redemptions are asynchronous (ERC-7540): no preview can price them; request, wait for the fulfilment, then claim.";
+    case "VaultCapacityBelowOpenInterest":
+      return `This redemption would leave the pool a capacity of ${tok(e.args[0], e.args[1])}, below the ${tok(e.args[1], e.args[0])} the open interest needs under the caps.`;
     case "VaultEngineAlreadyBound":
       return `The vault is already bound to engine ${e.args[0]}.`;
+    case "VaultInsolvent":
+      return "The pool's NAV is 0 with shares outstanding: no deposit can be fulfilled (it would mint unbounded shares).";
     case "VaultInsufficientBalance":
       return `The vault holds ${tok(e.args[0], e.args[1])}; ${tok(e.args[1], e.args[0])} required.`;
+    case "VaultInsufficientClaimable": {
+      const [controller, claimable, requested] = e.args;
+      const claim = context.poolClaim;
+      if (claim === undefined) {
+        return `${controller} has ${claimable} to claim; ${requested} asked (integers in the claim's unit: the collateral token's for deposit and withdraw, the pool share's for mint and redeem).`;
+      }
+      const amount = claim === "deposit" || claim === "withdraw" ? tok : shares;
+      const what = claim === "deposit" || claim === "mint" ? "fulfilled deposits" : "fulfilled redemptions";
+      return `${controller} has ${amount(claimable, requested)} of ${what} to claim; ${amount(requested, claimable)} asked.`;
+    }
+    case "VaultInsufficientLiquidity":
+      return `The redemption needs ${tok(e.args[1], e.args[0])}; only ${tok(e.args[0], e.args[1])} is available above the engine's reserve (0 while a market with open interest has no fresh price).`;
     case "VaultInvalidEngine":
       return `${e.args[0]} is not a valid engine for this vault.`;
+    case "VaultLengthMismatch":
+      return `The batch's arrays do not pair up: ${e.args[0]} controllers, ${e.args[1]} price updates (and as many directions).`;
+    case "VaultNoPendingRequest":
+      return `${e.args[0]} has no pending request in that direction (never made, or already fulfilled or cancelled).`;
+    case "VaultNotAuthorized":
+      return `${e.args[0]} may not act for ${e.args[1]}: only the controller itself or an operator it approved (setOperator) may.`;
     case "VaultOnlyDeployer":
       return `Only the deployer may bind the engine (caller ${e.args[0]}).`;
     case "VaultOnlyEngine":
       return `Only the engine may call this (caller ${e.args[0]}).`;
+    case "VaultRequestExpired":
+      return `The request of ${e.args[0]} expired at ${time(e.args[1])}; it can only be cancelled.`;
+    case "VaultRequestNotExpired":
+      return `The request of ${e.args[0]} can be cancelled only after it expires at ${time(e.args[1])}.`;
+    case "VaultRequestNotReady":
+      return `The request of ${e.args[0]} can be fulfilled from ${time(e.args[1])} (its minimum delay), not before.`;
+    case "VaultRequestPending":
+      return `${e.args[0]} already has a pending request in that direction; wait until it is fulfilled (or expires and is cancelled).`;
+    case "VaultRequestTooSmall":
+      return `A deposit request of ${tok(e.args[0], e.args[1])} does not exceed its execution fee of ${tok(e.args[1], e.args[0])}.`;
     case "VaultTransferShortfall":
       return `The token delivered ${tok(e.args[1], e.args[0])} to the pool instead of ${tok(e.args[0], e.args[1])} (fee-on-transfer and rebasing tokens are not supported).`;
+    case "VaultWrongUpdateFee":
+      return `Pyth charges ${e.args[0]} wei for these price updates; ${e.args[1]} wei sent.`;
+    case "VaultZeroAmount":
+      return "The amount must not be zero.";
     default: {
       // A new custom error added to the contracts without a message here fails type-checking (exhaustive switch).
       const unreachable: never = e;

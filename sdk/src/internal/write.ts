@@ -30,11 +30,16 @@ export function accountOf(client: WalletClient, options: WriteOptions): Account 
 
 export const addressOf = (account: Account | Address): Address => (typeof account === "string" ? account : account.address);
 
-type ContractCall = { address: Address; abi: readonly unknown[]; functionName: string; args: readonly unknown[] };
+/** A typed contract call as the calldata builders' `*Call` functions return it; `value`: wei sent with it. */
+type ContractCall = { address: Address; abi: readonly unknown[]; functionName: string; args: readonly unknown[]; value?: bigint | undefined };
+
+/** The pool's ERC-7540 claims, by function name (with a controller: three arguments). */
+const POOL_CLAIMS: ReadonlySet<string> = new Set(["deposit", "mint", "withdraw", "redeem"]);
 
 /**
  * What a failing `call` can tell its decoded error without any RPC: the market it was about (its `bytes32 market`
- * argument) and, for a pool withdrawal, that OpenZeppelin ERC20 errors are about the pool's shares.
+ * argument); for a redemption request, that OpenZeppelin ERC20 errors are about the pool's shares; for a claim, the
+ * pool function, which says whether VaultInsufficientClaimable's amounts are assets or shares.
  */
 function callContext(call: ContractCall, addresses: TidemarkAddresses | undefined): ContractErrorContext {
   const fn = call.abi.find(
@@ -46,8 +51,12 @@ function callContext(call: ContractCall, addresses: TidemarkAddresses | undefine
   const at = fn?.inputs.findIndex((input) => input.name === "market" && input.type === "bytes32") ?? -1;
   const market = at >= 0 ? (call.args[at] as Hex) : undefined;
   const pool = addresses?.pool !== undefined && call.address.toLowerCase() === addresses.pool.toLowerCase();
-  const withdrawing = call.functionName === "withdraw" || call.functionName === "redeem";
-  return { market, erc20Token: pool && withdrawing ? "poolShares" : undefined };
+  const claim = pool && call.args.length === 3 && POOL_CLAIMS.has(call.functionName);
+  return {
+    market,
+    erc20Token: pool && call.functionName === "requestRedeem" ? "poolShares" : undefined,
+    poolClaim: claim ? (call.functionName as ContractErrorContext["poolClaim"]) : undefined,
+  };
 }
 
 /**

@@ -3,16 +3,19 @@ pragma solidity 0.8.30;
 
 import {MockV3Aggregator} from "@chainlink/contracts/src/v0.8/tests/MockV3Aggregator.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {IPyth} from "@pythnetwork/pyth-sdk-solidity/IPyth.sol";
+import {PythStructs} from "@pythnetwork/pyth-sdk-solidity/PythStructs.sol";
 
 import {TidemarkEngine} from "../../../contracts/core/TidemarkEngine.sol";
 import {RiskLib} from "../../../contracts/libraries/RiskLib.sol";
+import {ILiquidityPool} from "../../../contracts/interfaces/ILiquidityPool.sol";
 import {ITidemarkEngine} from "../../../contracts/interfaces/ITidemarkEngine.sol";
 import {TidemarkLens} from "../../../contracts/lens/TidemarkLens.sol";
 import {LiquidityPool} from "../../../contracts/pool/LiquidityPool.sol";
 import {InsuranceFund} from "../../../contracts/pool/InsuranceFund.sol";
 import {MockERC20} from "../../../contracts/test/MockERC20.sol";
 import {MarketId} from "../../../contracts/types/MarketId.sol";
-import {OracleStatus, Position, PositionHealth} from "../../../contracts/types/DataTypes.sol";
+import {OracleStatus, OrderParams, Position, PositionHealth} from "../../../contracts/types/DataTypes.sol";
 
 import {TestUtils} from "../utils/Test.sol";
 import {Vm} from "../utils/Vm.sol";
@@ -25,6 +28,10 @@ import {Vm} from "../utils/Vm.sol";
 /// InvariantsTestHandler), failing the run.
 /// Prices stay within [ref / 2, 2 * ref] and positions within a size cap, so the pool (5M USD, never withdrawn below
 /// its base deposit) can always pay trader profits: a pool that cannot pay is then an unexpected failure, not noise.
+/// LPs go through the pool's ERC-7540 flow: request a deposit or a redemption, fulfilment (by the handler, which pays
+/// MockPyth's update fee in ETH and receives the execution fee) after the minimum delay at Pyth prices equal to
+/// Chainlink's, claims by assets or by shares, and cancellation of expired requests; each step checks its exact
+/// amounts.
 contract TidemarkHandler is TestUtils {
     uint256 internal constant WAD = 1e18;
     uint256 internal constant SCALE = 1e12; // 6-decimal collateral token
@@ -37,6 +44,8 @@ contract TidemarkHandler is TestUtils {
     uint256 internal constant P_LOSS_CAPPED = 2; // free balance never decreases on liquidation/close; shortfall covered
     uint256 internal constant P_LIQ_PRICE = 3; // the lens liquidation price is the engine's exact boundary
     uint256 internal constant N_PROPS = 4;
+    /// @dev The pool's virtual shares (decimals offset 6).
+    uint256 internal constant VIRTUAL_SHARES = 1e6;
 
     TidemarkEngine public immutable engine;
     TidemarkLens public immutable lens;
@@ -145,6 +154,8 @@ contract TidemarkHandler is TestUtils {
             token.approve(address(pool), type(uint256).max);
             vm.stopPrank();
         }
+        // MockPyth's update fees (1 wei per update) for the fulfilments the handler makes.
+        vm.deal(address(this), 1_000 ether);
         vm.recordLogs();
     }
 
@@ -377,13 +388,17 @@ contract TidemarkHandler is TestUtils {
     /// checked at fresh prices.
     function warp(uint256 dt) external {
         dt = bound(dt, 1, 3600);
+        _advance(dt);
+        ++count["warp"];
+    }
+
+    function _advance(uint256 dt) internal {
         vm.warp(block.timestamp + dt);
         vm.roll(block.number + 1 + dt / 12);
         for (uint256 m; m < N_MARKETS; ++m) {
             (,,, uint256 updatedAt,) = _feeds[m].latestRoundData();
             if (block.timestamp - updatedAt > 3000) _setPrice(m, _price(m));
         }
-        ++count["warp"];
     }
 
     /// @dev Pauses a market (rarely) or unpauses it: opening is then rejected, everything else must still work.
@@ -396,30 +411,175 @@ contract TidemarkHandler is TestUtils {
         ++count["togglePause"];
     }
 
-    function lpDeposit(uint256 lpSeed, uint256 amount) external {
+    /* --------------------------------------------------------- LP requests */
+
+    /// @dev An LP requests a deposit of more than the execution fee (one pending request per LP: skipped otherwise).
+    function lpRequestDeposit(uint256 lpSeed, uint256 amount) external {
         address lp = _lps[lpSeed % 2];
-        amount = bound(amount, 1, 500_000e6);
+        if (pool.depositRequest(lp).amount != 0) return;
+        amount = bound(amount, engine.requiredExecutionFee() + 1, 500_000e6);
         _ensureWallet(lp, amount);
+        uint256 pending = pool.totalPendingDepositAssets();
+        uint256 liquid = pool.liquidBalance();
         vm.prank(lp);
-        try pool.deposit(amount, lp) {
+        try pool.requestDeposit(amount, lp, lp) {
             _touch(lp);
-            ++count["lpDeposit"];
+            ++count["lpRequestDeposit"];
         } catch (bytes memory err) {
             _rethrow(err);
         }
+        assertEq(pool.totalPendingDepositAssets(), pending + amount, "requestDeposit: pending assets");
+        assertEq(pool.liquidBalance(), liquid, "requestDeposit: a pending deposit entered the liquid balance");
     }
 
-    function lpWithdraw(uint256 lpSeed, uint256 amount) external {
+    /// @dev An LP requests the redemption of some of its shares (one pending request per LP: skipped otherwise).
+    function lpRequestRedeem(uint256 lpSeed, uint256 shares) external {
         address lp = _lps[lpSeed % 2];
-        uint256 max = pool.maxWithdraw(lp);
-        if (max == 0) return;
-        amount = bound(amount, 1, max);
+        uint256 held = pool.balanceOf(lp);
+        if (held == 0 || pool.redeemRequest(lp).amount != 0) return;
+        shares = bound(shares, 1, held);
+        uint256 supply = pool.totalSupply();
         vm.prank(lp);
-        try pool.withdraw(amount, lp, lp) {
-            ++count["lpWithdraw"];
+        try pool.requestRedeem(shares, lp, lp) {
+            ++count["lpRequestRedeem"];
         } catch (bytes memory err) {
             _rethrow(err);
         }
+        assertEq(pool.totalSupply(), supply, "requestRedeem: supply changed");
+        assertEq(pool.balanceOf(lp), held - shares, "requestRedeem: shares not moved");
+    }
+
+    /// @dev Fulfils an LP's pending request, waiting out the minimum delay (and up to 30 s more) when needed. The
+    /// handler fulfils, paying MockPyth's fee, with an update per market with open interest at its Chainlink price,
+    /// published now as the first update at or after the request's ready time (its predecessor a second before it).
+    /// Expired requests are left to lpCancel. A redemption may legitimately be refused for exceeding the liquidity
+    /// above the reserve or for leaving the pool below what open interest needs under the caps; it then stays pending.
+    /// The amounts are checked against the spec's formulas at the NAV the fulfilment reports.
+    function lpFulfil(uint256 lpSeed, bool redeem, uint256 waitSeed) external {
+        (bool found, address lp, bool isRedeem) = _pickRequest(lpSeed, redeem);
+        if (!found) return;
+        redeem = isRedeem;
+        ILiquidityPool.Request memory r = redeem ? pool.redeemRequest(lp) : pool.depositRequest(lp);
+        OrderParams memory p = engine.orderParams();
+        uint256 readyAt = uint256(r.requestedAt) + p.minDelay;
+        if (block.timestamp > uint256(r.requestedAt) + p.maxDelay) return;
+        if (block.timestamp < readyAt) _advance(readyAt - block.timestamp + bound(waitSeed, 0, 30));
+        bytes[] memory updates = _poolPriceUpdates(readyAt);
+        uint256 value = IPyth(engine.pyth()).getUpdateFee(updates);
+        uint256 supply = pool.totalSupply();
+        uint256 liquid = pool.liquidBalance();
+        uint256 wallet = token.balanceOf(address(this));
+        ILiquidityPool.Claimable memory c0 = redeem ? pool.claimableRedeem(lp) : pool.claimableDeposit(lp);
+        vm.getRecordedLogs(); // clear
+        if (redeem) {
+            try pool.fulfillRedeem{value: value}(lp, updates) returns (uint256 assets) {
+                ++count["lpFulfilRedeem"];
+                uint256 nav = _fulfilledNav(ILiquidityPool.RedeemFulfilled.selector);
+                assertEq(assets, Math.mulDiv(r.amount, nav + 1, supply + VIRTUAL_SHARES), "fulfillRedeem: assets");
+                uint256 fee = Math.min(r.fee, assets);
+                ILiquidityPool.Claimable memory c1 = pool.claimableRedeem(lp);
+                assertEq(c1.assets, c0.assets + assets - fee, "fulfillRedeem: claimable assets");
+                assertEq(c1.shares, c0.shares + r.amount, "fulfillRedeem: claimable shares");
+                assertEq(pool.totalSupply(), supply - r.amount, "fulfillRedeem: shares not burnt");
+                assertEq(pool.liquidBalance(), liquid - assets, "fulfillRedeem: liquid balance");
+                assertEq(token.balanceOf(address(this)), wallet + fee, "fulfillRedeem: fee not paid");
+            } catch (bytes memory err) {
+                bytes4[] memory ok = new bytes4[](2);
+                ok[0] = ILiquidityPool.VaultInsufficientLiquidity.selector;
+                ok[1] = ILiquidityPool.VaultCapacityBelowOpenInterest.selector;
+                _expectOneOf(err, ok);
+                ++count["lpFulfilRedeemRejected"];
+            }
+        } else {
+            try pool.fulfillDeposit{value: value}(lp, updates) returns (uint256 shares) {
+                ++count["lpFulfilDeposit"];
+                uint256 nav = _fulfilledNav(ILiquidityPool.DepositFulfilled.selector);
+                uint256 net = r.amount - r.fee;
+                assertEq(shares, Math.mulDiv(net, supply + VIRTUAL_SHARES, nav + 1), "fulfillDeposit: shares");
+                ILiquidityPool.Claimable memory c1 = pool.claimableDeposit(lp);
+                assertEq(c1.assets, c0.assets + net, "fulfillDeposit: claimable assets");
+                assertEq(c1.shares, c0.shares + shares, "fulfillDeposit: claimable shares");
+                assertEq(pool.totalSupply(), supply + shares, "fulfillDeposit: shares not minted");
+                assertEq(pool.liquidBalance(), liquid + net, "fulfillDeposit: liquid balance");
+                assertEq(token.balanceOf(address(this)), wallet + r.fee, "fulfillDeposit: fee not paid");
+            } catch (bytes memory err) {
+                _rethrow(err);
+            }
+        }
+        assertEq(address(pool).balance, 0, "the pool kept ETH");
+    }
+
+    /// @dev An LP claims part or all of a fulfilled deposit (shares) or redemption (assets), by assets or by shares;
+    /// the other amount is the claimable's rate rounded for the pool (shares received and assets paid down, assets and
+    /// shares used up), and exactly what is left when claiming everything.
+    function lpClaim(uint256 lpSeed, bool redeem, bool byShares, uint256 amountSeed) external {
+        address lp;
+        ILiquidityPool.Claimable memory c;
+        // The first LP and direction with something to claim, from the seeded one.
+        for (uint256 k; k < 4; ++k) {
+            lp = _lps[(lpSeed % 2 + k / 2) % 2];
+            bool r = k % 2 == 0 ? redeem : !redeem;
+            c = r ? pool.claimableRedeem(lp) : pool.claimableDeposit(lp);
+            if (c.assets != 0 || c.shares != 0) {
+                redeem = r;
+                break;
+            }
+        }
+        if (c.assets == 0 && c.shares == 0) return;
+        if (c.assets == 0) byShares = true;
+        if (c.shares == 0) byShares = false;
+        uint256 max = byShares ? c.shares : c.assets;
+        uint256 amount = amountSeed % 4 == 0 ? max : bound(amountSeed >> 2, 1, max);
+        // Shares received (deposit by assets) and assets paid (redemption by shares) round down; assets used (deposit
+        // by shares) and shares used (redemption by assets) round up.
+        uint256 other;
+        if (amount == max) other = byShares ? c.assets : c.shares;
+        else if (byShares) other = Math.mulDiv(amount, c.assets, c.shares, redeem ? Math.Rounding.Floor : Math.Rounding.Ceil);
+        else other = Math.mulDiv(amount, c.shares, c.assets, redeem ? Math.Rounding.Ceil : Math.Rounding.Floor);
+        (uint256 assets, uint256 shares) = byShares ? (other, amount) : (amount, other);
+        uint256 wallet = token.balanceOf(lp);
+        uint256 held = pool.balanceOf(lp);
+        vm.prank(lp);
+        uint256 out;
+        if (redeem && byShares) out = pool.redeem(shares, lp, lp);
+        else if (redeem) out = pool.withdraw(assets, lp, lp);
+        else if (byShares) out = pool.mint(shares, lp, lp);
+        else out = pool.deposit(assets, lp, lp);
+        assertEq(out, other, "claim: returned amount");
+        ILiquidityPool.Claimable memory c1 = redeem ? pool.claimableRedeem(lp) : pool.claimableDeposit(lp);
+        assertEq(c1.assets, c.assets - assets, "claim: claimable assets");
+        assertEq(c1.shares, c.shares - shares, "claim: claimable shares");
+        if (redeem) assertEq(token.balanceOf(lp), wallet + assets, "claim: assets not paid");
+        else assertEq(pool.balanceOf(lp), held + shares, "claim: shares not received");
+        ++count[redeem ? bytes32("lpClaimRedeem") : bytes32("lpClaimDeposit")];
+    }
+
+    /// @dev Cancels an LP's pending request once expired (warping past its expiry; the keeper cancels, anyone may):
+    /// the assets or shares return to the LP.
+    function lpCancel(uint256 lpSeed, bool redeem) external {
+        (bool found, address lp, bool isRedeem) = _pickRequest(lpSeed, redeem);
+        if (!found) return;
+        redeem = isRedeem;
+        ILiquidityPool.Request memory r = redeem ? pool.redeemRequest(lp) : pool.depositRequest(lp);
+        uint256 expiresAt = uint256(r.requestedAt) + engine.orderParams().maxDelay;
+        if (block.timestamp <= expiresAt) _advance(expiresAt + 1 - block.timestamp);
+        uint256 wallet = token.balanceOf(lp);
+        uint256 held = pool.balanceOf(lp);
+        vm.prank(keeper);
+        if (redeem) {
+            try pool.cancelRedeemRequest(lp) {
+                assertEq(pool.balanceOf(lp), held + r.amount, "cancelRedeemRequest: shares not returned");
+            } catch (bytes memory err) {
+                _rethrow(err);
+            }
+        } else {
+            try pool.cancelDepositRequest(lp) {
+                assertEq(token.balanceOf(lp), wallet + r.amount, "cancelDepositRequest: assets not returned");
+            } catch (bytes memory err) {
+                _rethrow(err);
+            }
+        }
+        ++count[redeem ? bytes32("lpCancelRedeem") : bytes32("lpCancelDeposit")];
     }
 
     /// @dev Liquidates one position: most of the time a currently liquidatable one when there is any.
@@ -847,6 +1007,50 @@ contract TidemarkHandler is TestUtils {
             found = true;
             (badDebt, topUp,,) = abi.decode(log.data, (uint256, uint256, uint256, uint256));
         }
+    }
+
+    /// @dev The first LP and direction with a pending request, scanning from the seeded ones; found false if none.
+    function _pickRequest(uint256 lpSeed, bool redeem) internal view returns (bool found, address lp, bool isRedeem) {
+        for (uint256 k; k < 4; ++k) {
+            lp = _lps[(lpSeed % 2 + k / 2) % 2];
+            isRedeem = k % 2 == 0 ? redeem : !redeem;
+            if ((isRedeem ? pool.redeemRequest(lp) : pool.depositRequest(lp)).amount != 0) return (true, lp, isRedeem);
+        }
+    }
+
+    /// @dev MockPyth update data (abi.encode(PriceFeed, uint64 prevPublishTime)) for every market with open interest
+    /// at its Chainlink price (exponent -8, truncated), published now, the first at or after `earliest`.
+    function _poolPriceUpdates(uint256 earliest) internal view returns (bytes[] memory updates) {
+        bytes[] memory all = new bytes[](N_MARKETS);
+        uint256 n;
+        for (uint256 m; m < N_MARKETS; ++m) {
+            (uint256 longOi, uint256 shortOi) = engine.openInterest(_markets[m]);
+            if (longOi == 0 && shortOi == 0) continue;
+            PythStructs.Price memory p = PythStructs.Price({
+                price: int64(uint64(_price(m) / 1e10)),
+                conf: 0,
+                expo: -8,
+                publishTime: block.timestamp
+            });
+            all[n++] = abi.encode(
+                PythStructs.PriceFeed({id: engine.pythPriceId(_markets[m]), price: p, emaPrice: p}), uint64(earliest - 1)
+            );
+        }
+        updates = new bytes[](n);
+        for (uint256 i; i < n; ++i) {
+            updates[i] = all[i];
+        }
+    }
+
+    /// @dev The NAV reported by the pool's DepositFulfilled or RedeemFulfilled (`topic`) in the recorded logs.
+    function _fulfilledNav(bytes32 topic) internal returns (uint256 nav) {
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        for (uint256 i; i < logs.length; ++i) {
+            if (logs[i].emitter != address(pool) || logs[i].topics[0] != topic) continue;
+            (,,, nav) = abi.decode(logs[i].data, (uint256, uint256, uint256, uint256));
+            return nav;
+        }
+        revert("no fulfilment event");
     }
 
     function _price(uint256 m) internal view returns (uint256 price) {

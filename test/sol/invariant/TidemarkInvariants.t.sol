@@ -12,7 +12,8 @@ import {TidemarkBase} from "../utils/TidemarkBase.sol";
 import {TidemarkHandler} from "./TidemarkHandler.sol";
 
 /// @notice Invariant suite: random sequences of handler actions (deposits, trades, collateral moves, price moves,
-/// liquidations, LP flows, pauses, time) on the full protocol, then the design properties below.
+/// liquidations, LP requests, fulfilments, claims and cancellations, pauses, time) on the full protocol, then the design
+/// properties below.
 /// Properties 2-4 are per-action properties: the handler checks them around every liquidation and close and records
 /// violations in ghost state, which these invariants read (with the first counterexample as the failure message).
 contract TidemarkInvariantsTest is TidemarkBase {
@@ -45,8 +46,13 @@ contract TidemarkInvariantsTest is TidemarkBase {
         supplyBeforeHandler = token.totalSupply();
         handler = new TidemarkHandler(engine, lens, token, pool, insurance, guardian, ids, feeds, refs);
         vm.label(address(handler), "TidemarkHandler");
+        // The handler's LPs start with 100,000 USD of shares each (no position is open: no price update needed), so
+        // that redemptions are reachable from the first call.
+        address[2] memory lps = handler.lps();
+        lpDeposit(lps[0], usd(100_000));
+        lpDeposit(lps[1], usd(100_000));
 
-        bytes4[] memory selectors = new bytes4[](15);
+        bytes4[] memory selectors = new bytes4[](18);
         selectors[0] = TidemarkHandler.deposit.selector;
         selectors[1] = TidemarkHandler.withdraw.selector;
         selectors[2] = TidemarkHandler.openOrIncrease.selector;
@@ -57,11 +63,14 @@ contract TidemarkInvariantsTest is TidemarkBase {
         selectors[7] = TidemarkHandler.movePrice.selector;
         selectors[8] = TidemarkHandler.warp.selector;
         selectors[9] = TidemarkHandler.togglePause.selector;
-        selectors[10] = TidemarkHandler.lpDeposit.selector;
-        selectors[11] = TidemarkHandler.lpWithdraw.selector;
+        selectors[10] = TidemarkHandler.lpRequestDeposit.selector;
+        selectors[11] = TidemarkHandler.lpRequestRedeem.selector;
         selectors[12] = TidemarkHandler.liquidate.selector;
         selectors[13] = TidemarkHandler.liquidateBatch.selector;
         selectors[14] = TidemarkHandler.movePriceToLiquidation.selector;
+        selectors[15] = TidemarkHandler.lpFulfil.selector;
+        selectors[16] = TidemarkHandler.lpClaim.selector;
+        selectors[17] = TidemarkHandler.lpCancel.selector;
         targetContract(address(handler));
         targetSelector(FuzzSelector({addr: address(handler), selectors: selectors}));
     }
@@ -74,9 +83,10 @@ contract TidemarkInvariantsTest is TidemarkBase {
 
     /* -------------------------------------------------------------- invariants */
 
-    /// @dev The engine holds exactly what it owes (free balances + position collateral; every amount is an integer
-    /// token flow, so there is no dust either way), the vaults' books are their token balances, and no token leaves
-    /// the known set of holders.
+    /// @dev The engine holds exactly what it owes (free balances + position collateral + the escrow of pending orders;
+    /// every amount is an integer token flow, so there is no dust either way), the pool holds the assets of pending
+    /// deposits and of claimable redemptions on top of its own (liquid) balance, and the requests and claims add up to
+    /// the pool's totals; the insurance fund's book is its token balance, and no token leaves the known set of holders.
     function invariant_Solvency() public view {
         uint256 owed;
         address[] memory accts = _allHolders();
@@ -90,10 +100,34 @@ contract TidemarkInvariantsTest is TidemarkBase {
                 owed += engine.getPosition(engine.openPositionAt(ids[m], i), ids[m]).collateral;
             }
         }
+        owed += engine.totalOrderEscrow();
         uint256 held = token.balanceOf(address(engine));
         assertGe(held, owed, "engine holds less than it owes");
-        assertEq(held, owed, "engine balance != free balances + collateral");
+        assertEq(held, owed, "engine balance != free balances + collateral + order escrow");
         assertEq(token.balanceOf(address(insurance)), insurance.balance(), "insurance balance != balance()");
+
+        // LP requests: the pool holds what it owes LPs, and the totals are the sums over controllers.
+        uint256 poolHeld = token.balanceOf(address(pool));
+        uint256 lpOwed = pool.totalPendingDepositAssets() + pool.totalClaimableRedeemAssets();
+        assertGe(poolHeld, lpOwed, "pool holds less than pending deposits + claimable redemptions");
+        assertEq(pool.liquidBalance(), poolHeld - lpOwed, "liquid balance != balance - pending deposits - claimable redemptions");
+        uint256 pendingAssets;
+        uint256 pendingShares;
+        uint256 claimableAssets;
+        uint256 unclaimedShares;
+        for (uint256 i; i < accts.length; ++i) {
+            pendingAssets += pool.depositRequest(accts[i]).amount;
+            pendingShares += pool.redeemRequest(accts[i]).amount;
+            claimableAssets += pool.claimableRedeem(accts[i]).assets;
+            unclaimedShares += pool.claimableDeposit(accts[i]).shares;
+        }
+        assertEq(pendingAssets, pool.totalPendingDepositAssets(), "pending deposit assets != sum of requests");
+        assertEq(pendingShares, pool.totalPendingRedeemShares(), "pending redemption shares != sum of requests");
+        assertEq(claimableAssets, pool.totalClaimableRedeemAssets(), "claimable redemption assets != sum of claims");
+        // The pool's own shares: those pending redemption and those of fulfilled deposits not yet claimed.
+        assertEq(pool.balanceOf(address(pool)), pendingShares + unclaimedShares, "pool's shares != pending + unclaimed");
+        assertEq(address(pool).balance, 0, "pool holds ETH");
+        assertEq(address(engine).balance, 0, "engine holds ETH");
 
         uint256 sum = token.balanceOf(address(engine)) + token.balanceOf(address(pool)) + token.balanceOf(address(insurance));
         for (uint256 i; i < accts.length; ++i) {
@@ -103,9 +137,10 @@ contract TidemarkInvariantsTest is TidemarkBase {
         assertEq(token.totalSupply(), supplyBeforeHandler + handler.ghost_minted(), "tokens minted or burned");
     }
 
-    /// @dev The pool's NAV is its token balance plus, over every open position, the funding it owes minus its
-    /// unrealised PnL at the oracle price (recomputed here position by position, exactly, floored once), and the
-    /// liquidity it lets LPs take is min(NAV, balance) - reserve (0 while a price is not fresh).
+    /// @dev The pool's NAV is its liquid balance (its tokens less pending deposits and claimable redemptions) plus,
+    /// over every open position, the funding it owes minus its unrealised PnL at the oracle price (recomputed here
+    /// position by position, exactly, floored once), and the liquidity a redemption may take is min(NAV, liquid
+    /// balance) - reserve (0 while a price is not fresh).
     function invariant_PoolNavMarksPositionsToMarket() public view {
         MarketId[2] memory ids = [ETH, BTC];
         int256 total; // WAD^2
@@ -126,15 +161,21 @@ contract TidemarkInvariantsTest is TidemarkBase {
         int256 d = int256(WAD * SCALE);
         int256 value = total / d;
         if (total < 0 && value * d != total) --value;
-        uint256 balance = token.balanceOf(address(pool));
+        uint256 balance =
+            token.balanceOf(address(pool)) - pool.totalPendingDepositAssets() - pool.totalClaimableRedeemAssets();
+        assertEq(pool.liquidBalance(), balance, "liquid balance");
         int256 nav = int256(balance) + value;
-        assertEq(pool.totalAssets(), nav > 0 ? uint256(nav) : 0, "pool NAV != balance + mark to market");
+        assertEq(pool.totalAssets(), nav > 0 ? uint256(nav) : 0, "pool NAV != liquid balance + mark to market");
         (int256 engineValue, bool fresh) = engine.poolMarkToMarket();
         assertEq(engineValue, value, "engine mark to market != sum over positions");
         uint256 cap = Math.min(pool.totalAssets(), balance);
         uint256 reserved = engine.reservedAssets();
         uint256 expected = fresh && cap > reserved ? cap - reserved : 0;
-        assertEq(pool.availableLiquidity(), expected, "available liquidity != min(NAV, balance) - reserve");
+        assertEq(pool.availableLiquidity(), expected, "available liquidity != min(NAV, liquid balance) - reserve");
+        // The caps' base: the liquid balance times the share of the supply not pending redemption.
+        uint256 supply = pool.totalSupply();
+        uint256 capacity = supply == 0 ? 0 : Math.mulDiv(balance, supply - pool.totalPendingRedeemShares(), supply);
+        assertEq(pool.capacity(), capacity, "capacity != liquid balance * (supply - pending redemptions) / supply");
     }
 
     /// @dev Property 2: every successful liquidation was of a position with HF < 1 (lens and engine, checked before

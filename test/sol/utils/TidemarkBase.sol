@@ -83,8 +83,7 @@ abstract contract TidemarkBase is Test {
         for (uint256 i; i < users.length; ++i) {
             fund(users[i], usd(10_000_000));
         }
-        vm.prank(lp);
-        pool.deposit(usd(5_000_000), lp);
+        lpDeposit(lp, usd(5_000_000));
         token.mint(address(insurance), insuranceSeed());
 
         vm.label(address(token), "USDC");
@@ -94,6 +93,20 @@ abstract contract TidemarkBase is Test {
         vm.label(address(lens), "TidemarkLens");
         vm.label(address(ethFeed), "ETH feed (18 dec)");
         vm.label(address(btcFeed), "BTC feed (8 dec)");
+    }
+
+    /// @dev `who` deposits `assets` into the pool through the ERC-7540 flow, fulfilling its own request after the
+    /// minimum delay (the execution fee comes back to it) and claiming every share. Needs no price update while no
+    /// market has open interest; with open interest use the ts helpers' price updates instead.
+    function lpDeposit(address who, uint256 assets) internal returns (uint256 shares) {
+        uint256 fee = engine.requiredExecutionFee();
+        vm.startPrank(who);
+        pool.requestDeposit(assets + fee, who, who);
+        vm.warp(block.timestamp + engine.orderParams().minDelay);
+        pool.fulfillDeposit(who, new bytes[](0));
+        shares = pool.maxMint(who);
+        pool.mint(shares, who, who);
+        vm.stopPrank();
     }
 
     /* ------------------------------------------------------------------ parameters */

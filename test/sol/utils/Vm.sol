@@ -15,6 +15,7 @@ interface Vm {
     function stopPrank() external;
     function warp(uint256 newTimestamp) external;
     function roll(uint256 newHeight) external;
+    function deal(address account, uint256 newBalance) external;
     function expectRevert(bytes calldata revertData) external;
     /// @dev Expects the next call to revert with data starting with `revertData` (the selector only).
     function expectPartialRevert(bytes4 revertData) external;

@@ -4,15 +4,17 @@
  * out-of-bounds and zero answers. This file takes one market through every bad answer (stale, zero, negative, above the
  * maximum, absurdly large, a reverting feed) and checks, for each, the whole surface at once: every priced action
  * (open, increase, remove collateral, decrease, close, liquidate) is refused with the specific error, liquidateBatch
- * skips the market while liquidating another, isLiquidatable, the lens and the pool report it, adding collateral still
- * works, and nothing else changes.
+ * skips the market while liquidating another, isLiquidatable, the lens and the pool report it, no LP request can be
+ * fulfilled (the pool's NAV needs a Chainlink reference for every market with open interest), adding collateral
+ * still works, and nothing else changes.
  */
 import { expect } from "chai";
 import { network } from "hardhat";
 
-import { BTC, ETH, HEARTBEAT, answer, deployProtocol, oracleConfig, usd, wad } from "../helpers/fixture.js";
+import { BTC, BTC_PYTH_ID, ETH, ETH_PYTH_ID, HEARTBEAT, answer, deployProtocol, oracleConfig, usd, wad } from "../helpers/fixture.js";
 import { OracleStatus, snapshot } from "../helpers/engine-helpers.js";
 import { MAX_PRICE, MAX_UINT, engineEvents, expectSolvent, openPosition } from "../helpers/liquidation-helpers.js";
+import { encodeUpdate, toPyth } from "../helpers/pyth.js";
 
 const { ethers, networkHelpers } = await network.create();
 const { time } = networkHelpers;
@@ -112,6 +114,32 @@ const BAD: Bad[] = [
   },
 ];
 
+/**
+ * Pyth updates for `controller`'s pending LP request (deposit or `redeem`ption): every market with open interest at
+ * the last good prices (ETH 2,965, BTC 59,600), published when the request became ready (minDelay 2 s).
+ */
+async function lpUpdates(f: F, controller: string, redeem: boolean) {
+  const r = redeem ? await f.pool.redeemRequest(controller) : await f.pool.depositRequest(controller);
+  const t = BigInt(r.requestedAt) + 2n;
+  const out: string[] = [];
+  for (const [m, id, price] of [
+    [ETH, ETH_PYTH_ID, wad(2_965)],
+    [BTC, BTC_PYTH_ID, wad(59_600)],
+  ] as const) {
+    const [long, short] = await f.engine.openInterest(m);
+    if (long !== 0n || short !== 0n) out.push(encodeUpdate(id, toPyth(price), t, t - 1n));
+  }
+  return out;
+}
+
+/** Sends the fulfilment of the LP's pending deposit or redemption from the keeper. */
+async function fulfilLp(f: F, redeem: boolean) {
+  const updates = await lpUpdates(f, f.lp.address, redeem);
+  const p = f.pool.connect(f.keeper);
+  const value = BigInt(updates.length);
+  return redeem ? p.fulfillRedeem(f.lp.address, updates, { value }) : p.fulfillDeposit(f.lp.address, updates, { value });
+}
+
 async function everyone(f: F) {
   return [f.alice.address, f.bob.address, f.carol.address, f.keeper.address];
 }
@@ -130,6 +158,10 @@ describe("Adversarial oracle answers", function () {
       const f = await networkHelpers.loadFixture(hostileFixture);
       const { engine, lens, pool, alice, bob, carol, keeper, lp } = f;
       expect(await engine.isLiquidatable(carol.address, ETH)).to.equal(true);
+      // The LP's requests, made while the price was good.
+      await pool.connect(lp).requestDeposit(usd(1_000), lp.address, lp.address);
+      await pool.connect(lp).requestRedeem(10n ** 18n, lp.address, lp.address);
+      const requested = BigInt(await time.latest());
       const { error, args } = await bad.apply(f);
       const before = await bookState(f);
 
@@ -170,14 +202,15 @@ describe("Adversarial oracle answers", function () {
         await expect(lens.quoteTrade(ETH, wad(1))).to.be.revertedWithCustomError(lens, "LensNoPrice").withArgs(ETH);
       }
 
-      // A market with open interest and no Ok price closes the pool to deposits and withdrawals (an answer above
-      // MAX_PRICE is marked at the last priced action's price, so the pool's views do not overflow).
-      expect(await pool.maxDeposit(lp.address)).to.equal(0n);
-      expect(await pool.maxWithdraw(lp.address)).to.equal(0n);
+      // A market with open interest and no Ok price closes the pool to entry and exit: fulfilling either request, at
+      // Pyth prices close to the last good ones, reverts with the oracle's error (the deviation check has no
+      // reference), and nothing is available to redeem (an answer above MAX_PRICE is marked at the last priced
+      // action's price, so the pool's views do not overflow).
+      expect(await pool.availableLiquidity()).to.equal(0n);
       expect(await pool.totalAssets()).to.be.a("bigint"); // answers, where an absurd price used to overflow it
-      await expect(pool.connect(lp).deposit(usd(1), lp.address))
-        .to.be.revertedWithCustomError(pool, "ERC4626ExceededMaxDeposit")
-        .withArgs(lp.address, usd(1), 0n);
+      await time.setNextBlockTimestamp(requested + 10n); // both requests ready, their prices fresh
+      await expect(fulfilLp(f, false), "fulfillDeposit").to.be.revertedWithCustomError(engine, error).withArgs(...args);
+      await expect(fulfilLp(f, true), "fulfillRedeem").to.be.revertedWithCustomError(engine, error).withArgs(...args);
       expect(await bookState(f)).to.deep.equal(before);
 
       // What needs no price still works; the other market is unaffected: the batch liquidates Bob and skips Carol.
@@ -196,6 +229,9 @@ describe("Adversarial oracle answers", function () {
       await expect(engine.connect(keeper).liquidate(carol.address, ETH))
         .to.emit(engine, "PositionLiquidated")
         .withArgs(carol.address, ETH, keeper.address, wad(3), wad(2_965), -usd(105), usd("8.895"), usd("17.79"), 0n, usd("13.815"));
+      // And the LP's requests are fulfilled.
+      await expect(fulfilLp(f, false)).to.emit(pool, "DepositFulfilled");
+      await expect(fulfilLp(f, true)).to.emit(pool, "RedeemFulfilled");
       await expectSolvent(engine, f.token, await everyone(f), [ETH, BTC]);
     });
   }

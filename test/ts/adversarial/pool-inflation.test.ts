@@ -1,18 +1,22 @@
 /**
  * First-depositor share inflation (docs/security.md, "Pool share inflation"). The attacker is the first LP of a freshly
- * deployed, engine-bound pool: it deposits 1 wei (one token unit), donates D straight to the pool, and waits for a
- * victim's deposit V, hoping the victim's shares round down to (nearly) nothing. The pool uses OpenZeppelin's virtual
- * shares and assets with a decimals offset of 6: 10^6 virtual shares and 1 virtual asset, so
- *   shares for assets = floor(assets * (supply + 1e6) / (totalAssets + 1)),
- *   assets for shares = floor(shares * (totalAssets + 1) / (supply + 1e6)).
+ * deployed, engine-bound pool: it deposits 1 wei (one token unit above the execution fee), donates D straight to the
+ * pool, and waits for a victim's deposit V, hoping the victim's shares round down to (nearly) nothing. Deposits and
+ * redemptions are ERC-7540 requests, fulfilled at the NAV of their fulfilment (here by the requester itself, so the
+ * execution fee comes back to it): the donation may land between the victim's request and its fulfilment, which is
+ * what the attacker would do. The pool uses OpenZeppelin's virtual shares and assets with a decimals offset of 6: 10^6
+ * virtual shares and 1 virtual asset, at fulfilment
+ *   shares for assets = floor(assets * (supply + 1e6) / (NAV + 1)),
+ *   assets for shares = floor(shares * (NAV + 1) / (supply + 1e6)).
  * The attacker's 1 wei buys 1e6 shares, as many as the virtual ones, so half of the donation belongs to the virtual
  * shares and is lost to the attacker. Every number below is computed with those formulas and checked against the
- * chain. (pool.test.ts has the 1M USD donation against a 10k USD deposit on a pool bound to no engine.)
+ * chain. (pool.test.ts has the 1M USD donation against a 10k USD deposit on a second pool.)
  */
 import { expect } from "chai";
 import { network } from "hardhat";
 
 import { TOKEN_DECIMALS, deployProtocolOn, usd } from "../helpers/fixture.js";
+import { fulfil, lpDeposit, lpRedeem } from "../helpers/flows.js";
 
 const { ethers, networkHelpers } = await network.create();
 
@@ -37,26 +41,35 @@ type F = Awaited<ReturnType<typeof freshPoolFixture>>;
  * everything, the attacker first when `attackerExitsFirst`. Returns every amount, checked against the formulas on the way.
  */
 async function attack(f: F, donation: bigint, victimDeposit: bigint, attackerExitsFirst: boolean) {
-  const { pool, token, alice: attacker, bob: victim } = f;
+  const { pool, engine, token, alice: attacker, bob: victim } = f;
   const poolAddress = await pool.getAddress();
   const [attackerStart, victimStart] = [await token.balanceOf(attacker.address), await token.balanceOf(victim.address)];
+  const fee: bigint = await engine.requiredExecutionFee();
 
-  await pool.connect(attacker).deposit(1n, attacker.address);
+  expect(await lpDeposit(ethers, pool, engine, attacker, 1n)).to.equal(toShares(1n, 0n, 0n));
   const attackerShares = toShares(1n, 0n, 0n);
   expect(await pool.balanceOf(attacker.address)).to.equal(attackerShares);
+
+  // The victim's request is public; the donation lands before its fulfilment.
+  await pool.connect(victim).requestDeposit(victimDeposit + fee, victim.address, victim.address);
   await token.connect(attacker).transfer(poolAddress, donation);
   let total = 1n + donation;
-  expect(await pool.totalAssets()).to.equal(total);
+  expect(await pool.totalAssets()).to.equal(total); // the pending deposit is not in NAV
+  expect(await pool.liquidBalance()).to.equal(total);
 
   const victimShares = toShares(victimDeposit, attackerShares, total);
-  await pool.connect(victim).deposit(victimDeposit, victim.address);
+  await fulfil(ethers, pool, engine, victim, victim.address, false);
+  expect(await pool.maxMint(victim.address)).to.equal(victimShares);
+  // Claimed by assets: a deposit rounded to zero shares is still claimed (and the claim cleared).
+  await pool.connect(victim)["deposit(uint256,address,address)"](victimDeposit, victim.address, victim.address);
   expect(await pool.balanceOf(victim.address)).to.equal(victimShares);
+  expect(await pool.maxDeposit(victim.address)).to.equal(0n);
   total += victimDeposit;
   let supply = attackerShares + victimShares;
 
   const exit = async (who: typeof attacker, shares: bigint) => {
     const out = toAssets(shares, supply, total);
-    if (shares !== 0n) await pool.connect(who).redeem(shares, who.address, who.address);
+    if (shares !== 0n) expect(await lpRedeem(ethers, pool, engine, who, shares)).to.equal(out);
     (total -= out), (supply -= shares);
     return out;
   };

@@ -6,8 +6,9 @@
  *    pool and the insurance fund; at each such callback of each token-moving entry point it re-enters every entry
  *    point of the same contract. Each re-entry must revert with ReentrancyGuardReentrantCall, and the outer call must
  *    end in exactly the state it reaches without the attack.
- * 2. Fee-on-transfer and rebasing tokens are rejected: a deposit that delivers a different amount than it credits
- *    reverts (engine: PerpTransferShortfall, pool: VaultTransferShortfall) and changes nothing. "Rejected" is per
+ * 2. Fee-on-transfer and rebasing tokens are rejected: a deposit (the pool's: a deposit request) that delivers a
+ *    different amount than it credits reverts (engine: PerpTransferShortfall, pool: VaultTransferShortfall) and
+ *    changes nothing. "Rejected" is per
  *    deposit: a rebase between transactions cannot be seen (last test).
  */
 import { expect } from "chai";
@@ -15,22 +16,28 @@ import { id, MaxUint256 } from "ethers";
 import { network } from "hardhat";
 
 import { BTC, ETH, answer, deployProtocolOn, usd, wad } from "../helpers/fixture.js";
-import { snapshot } from "../helpers/engine-helpers.js";
+import { plain, snapshot } from "../helpers/engine-helpers.js";
+import { poolPriceUpdates } from "../helpers/flows.js";
 import { MAX_UINT, expectSolvent, openPosition } from "../helpers/liquidation-helpers.js";
 
 const { ethers, networkHelpers } = await network.create();
 const { time } = networkHelpers;
 
 const REENTRANT = id("ReentrancyGuardReentrantCall()").slice(0, 10);
+/** The execution fee of an LP request (0.5 USD) and the delay before it can be fulfilled. */
+const FEE = usd("0.5");
+const MIN_DELAY = 2n;
 /** HookERC20.Scope */
 const Scope = { Parties: 0, Every: 1 } as const;
 
 /**
- * The protocol on HookERC20. The attacker contract holds 100,000 USD free in the engine, 10,000 USD of pool shares, a
- * 1 ETH short and a 0.1 BTC long (1,000 USD collateral each). Alice holds a 3 ETH long with 150 USD and Carol a
- * 12 USD BTC long with 0.2 USD. Prices then move to ETH 2,965 and BTC 59,000: Alice is liquidatable (full, a penalty to
- * the insurance fund), Carol is bankrupt (a keeper top-up from the insurance fund), the attacker's short is in profit
- * and its long at a loss.
+ * The protocol on HookERC20. The attacker contract holds 100,000 USD free in the engine, pool shares worth 5,000 USD
+ * and a claimable redemption of the other 5,000 USD of its 10,000 USD deposit (both fulfilled by itself before any
+ * position was open, so with no price update), a 1 ETH short and a 0.1 BTC long (1,000 USD collateral each). Alice
+ * holds a 3 ETH long with 150 USD and Carol a 12 USD BTC long with 0.2 USD. Prices then move to ETH 2,965 and BTC
+ * 59,000: Alice is liquidatable (full, a penalty to the insurance fund), Carol is bankrupt (a keeper top-up from the
+ * insurance fund), the attacker's short is in profit and its long at a loss. Last, the attacker requests a deposit of
+ * 1,000 USD and the LP a redemption of 1e18 shares (about 1,000,000 USD), both pending.
  */
 async function hookFixture() {
   const token = await ethers.deployContract("HookERC20");
@@ -43,13 +50,22 @@ async function hookFixture() {
   await as(token, "approve", [await f.engine.getAddress(), MaxUint256]);
   await as(token, "approve", [await f.pool.getAddress(), MaxUint256]);
   await as(f.engine, "deposit", [usd(100_000)]);
-  await as(f.pool, "deposit", [usd(10_000), a]);
+  await as(f.pool, "requestDeposit", [usd(10_000) + FEE, a, a]);
+  await time.increase(MIN_DELAY);
+  await as(f.pool, "fulfillDeposit", [a, []]);
+  const shares = await f.pool.maxMint(a);
+  await as(f.pool, "mint(uint256,address,address)", [shares, a, a]);
+  await as(f.pool, "requestRedeem", [shares / 2n, a, a]);
+  await time.increase(MIN_DELAY);
+  await as(f.pool, "fulfillRedeem", [a, []]);
   await as(f.engine, "modifyPosition", [ETH, -wad(1), usd(1_000), 0n]);
   await as(f.engine, "modifyPosition", [BTC, wad("0.1"), usd(1_000), MAX_UINT]);
   await openPosition(f.engine, f.alice, ETH, wad(3), usd(150));
   await openPosition(f.engine, f.carol, BTC, wad("0.0002"), usd("0.2"));
   await f.ethFeed.updateAnswer(answer(2_965));
   await f.btcFeed.updateAnswer(answer(59_000));
+  await as(f.pool, "requestDeposit", [usd(1_000), a, a]);
+  await f.pool.connect(f.lp).requestRedeem(10n ** 18n, f.lp.address, f.lp.address);
   return { ...f, attacker, a, as };
 }
 
@@ -68,10 +84,22 @@ const ENGINE_CALLS: Call[] = [
   { name: "liquidateBatch", target: (f) => f.engine, fn: "liquidateBatch", args: (f) => [[f.carol.address], [BTC]] },
 ];
 
-/** Every state-changing ERC-4626 entry point of the pool. */
+/**
+ * Every state-changing entry point of the pool that anyone may call (payEngine is the engine's; setOperator moves
+ * neither shares nor tokens): ERC-7540 requests, fulfilments and cancellations, ERC-4626 claims.
+ */
 const POOL_CALLS: Call[] = [
-  { name: "deposit", target: (f) => f.pool, fn: "deposit", args: (f) => [usd(1), f.a] },
-  { name: "mint", target: (f) => f.pool, fn: "mint", args: (f) => [10n ** 12n, f.a] },
+  { name: "requestDeposit", target: (f) => f.pool, fn: "requestDeposit", args: (f) => [usd(1), f.carol.address, f.a] },
+  { name: "requestRedeem", target: (f) => f.pool, fn: "requestRedeem", args: (f) => [10n ** 12n, f.a, f.a] },
+  { name: "fulfillDeposit", target: (f) => f.pool, fn: "fulfillDeposit", args: (f) => [f.a, []] },
+  { name: "fulfillRedeem", target: (f) => f.pool, fn: "fulfillRedeem", args: (f) => [f.lp.address, []] },
+  { name: "fulfillRequests", target: (f) => f.pool, fn: "fulfillRequests", args: (f) => [[f.a], [false], [[]]] },
+  { name: "cancelDepositRequest", target: (f) => f.pool, fn: "cancelDepositRequest", args: (f) => [f.a] },
+  { name: "cancelRedeemRequest", target: (f) => f.pool, fn: "cancelRedeemRequest", args: (f) => [f.lp.address] },
+  { name: "deposit", target: (f) => f.pool, fn: "deposit(uint256,address)", args: (f) => [usd(1), f.a] },
+  { name: "deposit (controller)", target: (f) => f.pool, fn: "deposit(uint256,address,address)", args: (f) => [usd(1), f.a, f.a] },
+  { name: "mint", target: (f) => f.pool, fn: "mint(uint256,address)", args: (f) => [10n ** 12n, f.a] },
+  { name: "mint (controller)", target: (f) => f.pool, fn: "mint(uint256,address,address)", args: (f) => [10n ** 12n, f.a, f.a] },
   { name: "withdraw", target: (f) => f.pool, fn: "withdraw", args: (f) => [usd(1), f.a, f.a] },
   { name: "redeem", target: (f) => f.pool, fn: "redeem", args: (f) => [10n ** 12n, f.a, f.a] },
 ];
@@ -80,24 +108,40 @@ type Outer = {
   name: string;
   /** The token transfers it makes (each gives the attacker two callbacks in the Every scope). */
   transfers: number;
+  /** Callbacks the attacker gets in the Parties scope (ERC-777's rule): the transfers it sends or receives. */
+  parties: number;
+  /** Seconds after the fixture's last block at which it runs (default 30: the pending requests are ready and their
+   * prices fresh); cancellations run after the requests expired. */
+  delay?: number;
   run: (f: F) => Promise<unknown>;
   /** What to re-enter from its callbacks. */
   reentries: Call[];
 };
 
+/** The keeper fulfils `controller`'s pending request at the Chainlink prices, published when it became ready. */
+async function keeperFulfils(f: F, controller: string, redeem: boolean) {
+  const r = redeem ? await f.pool.redeemRequest(controller) : await f.pool.depositRequest(controller);
+  const updates = await poolPriceUpdates(f.engine, BigInt(r.requestedAt) + MIN_DELAY);
+  const p = f.pool.connect(f.keeper);
+  const value = BigInt(updates.length);
+  return redeem ? p.fulfillRedeem(controller, updates, { value }) : p.fulfillDeposit(controller, updates, { value });
+}
+
 /** Every entry point that moves tokens, run by the attacker contract (as trader, keeper or LP). */
 const OUTERS: Outer[] = [
-  { name: "engine.deposit (trader to engine)", transfers: 1, run: (f) => f.as(f.engine, "deposit", [usd(500)]), reentries: ENGINE_CALLS },
-  { name: "engine.withdraw (engine to trader)", transfers: 1, run: (f) => f.as(f.engine, "withdraw", [usd(500)]), reentries: ENGINE_CALLS },
+  { name: "engine.deposit (trader to engine)", transfers: 1, parties: 1, run: (f) => f.as(f.engine, "deposit", [usd(500)]), reentries: ENGINE_CALLS },
+  { name: "engine.withdraw (engine to trader)", transfers: 1, parties: 1, run: (f) => f.as(f.engine, "withdraw", [usd(500)]), reentries: ENGINE_CALLS },
   {
     name: "engine.modifyPosition increase (taker fee, engine to pool)",
     transfers: 1,
+    parties: 0,
     run: (f) => f.as(f.engine, "modifyPosition", [BTC, wad("0.01"), usd(100), MAX_UINT]),
     reentries: ENGINE_CALLS,
   },
   {
     name: "engine.modifyPosition decrease at a loss (engine to pool)",
     transfers: 1,
+    parties: 0,
     run: (f) => f.as(f.engine, "modifyPosition", [BTC, -wad("0.05"), 0n, 0n]),
     reentries: ENGINE_CALLS,
   },
@@ -105,18 +149,21 @@ const OUTERS: Outer[] = [
     // The profit is paid inside pool.payEngine, which holds the pool's lock: the pool cannot be re-entered either.
     name: "engine.closePosition in profit (pool.payEngine, pool to engine)",
     transfers: 1,
+    parties: 0,
     run: (f) => f.as(f.engine, "closePosition", [ETH, MAX_UINT]),
     reentries: [...ENGINE_CALLS, ...POOL_CALLS],
   },
   {
     name: "engine.liquidate (loss to the pool, penalty to the insurance fund)",
     transfers: 2,
+    parties: 0,
     run: (f) => f.as(f.engine, "liquidate", [f.alice.address, ETH]),
     reentries: ENGINE_CALLS,
   },
   {
     name: "engine.liquidate with a keeper top-up (insurance fund to engine, loss to the pool)",
     transfers: 2,
+    parties: 0,
     run: (f) => f.as(f.engine, "liquidate", [f.carol.address, BTC]),
     reentries: ENGINE_CALLS,
   },
@@ -124,19 +171,60 @@ const OUTERS: Outer[] = [
     // Flows are netted per transaction: Alice's penalty exceeds Carol's top-up, so the fund only receives.
     name: "engine.liquidateBatch (netted flows: engine to pool and to the insurance fund)",
     transfers: 2,
+    parties: 0,
     run: (f) => f.as(f.engine, "liquidateBatch", [[f.alice.address, f.carol.address], [ETH, BTC]]),
     reentries: ENGINE_CALLS,
   },
-  { name: "pool.deposit (LP to pool)", transfers: 1, run: (f) => f.as(f.pool, "deposit", [usd(1_000), f.a]), reentries: POOL_CALLS },
-  { name: "pool.mint (LP to pool)", transfers: 1, run: (f) => f.as(f.pool, "mint", [usd(1_000) * 10n ** 6n, f.a]), reentries: POOL_CALLS },
-  { name: "pool.withdraw (pool to LP)", transfers: 1, run: (f) => f.as(f.pool, "withdraw", [usd(1_000), f.a, f.a]), reentries: POOL_CALLS },
   {
-    name: "pool.redeem (pool to LP)",
+    name: "pool.requestDeposit (LP to pool)",
     transfers: 1,
-    run: (f) => f.as(f.pool, "redeem", [usd(1_000) * 10n ** 6n, f.a, f.a]),
+    parties: 1,
+    run: (f) => f.as(f.pool, "requestDeposit", [usd(1_000), f.keeper.address, f.a]),
+    reentries: POOL_CALLS,
+  },
+  {
+    // The keeper fulfils the attacker's deposit at Pyth prices (the engine's poolMarkToMarketAt) and is paid the fee.
+    name: "pool.fulfillDeposit (execution fee, pool to fulfiller)",
+    transfers: 1,
+    parties: 0,
+    run: (f) => keeperFulfils(f, f.a, false),
+    reentries: POOL_CALLS,
+  },
+  {
+    name: "pool.fulfillRedeem (execution fee, pool to fulfiller)",
+    transfers: 1,
+    parties: 0,
+    run: (f) => keeperFulfils(f, f.lp.address, true),
+    reentries: POOL_CALLS,
+  },
+  {
+    name: "pool.cancelDepositRequest (pool to controller)",
+    transfers: 1,
+    parties: 1,
+    delay: 400,
+    run: (f) => f.pool.connect(f.keeper).cancelDepositRequest(f.a),
+    reentries: POOL_CALLS,
+  },
+  {
+    name: "pool.withdraw (claim, pool to LP)",
+    transfers: 1,
+    parties: 1,
+    run: (f) => f.as(f.pool, "withdraw", [usd(1_000), f.a, f.a]),
+    reentries: POOL_CALLS,
+  },
+  {
+    name: "pool.redeem (claim, pool to LP)",
+    transfers: 1,
+    parties: 1,
+    run: (f) => f.as(f.pool, "redeem", [10n ** 15n, f.a, f.a]),
     reentries: POOL_CALLS,
   },
 ];
+
+/** Sets the next block's timestamp to the fixture's last block plus the outer call's delay. */
+async function atDelay(base: bigint, outer: Outer) {
+  await time.setNextBlockTimestamp(base + BigInt(outer.delay ?? 30));
+}
 
 type Protocol = Awaited<ReturnType<typeof deployProtocolOn>>;
 
@@ -145,15 +233,26 @@ type Protocol = Awaited<ReturnType<typeof deployProtocolOn>>;
  * open interest, token balances of everyone involved, pool supply and shares.
  */
 async function state(f: Protocol, accounts: string[] = [f.alice.address, f.bob.address, f.carol.address, f.lp.address]) {
+  const pool = f.pool;
   return {
     ...(await snapshot(f, accounts, [ETH, BTC])),
-    poolSupply: await f.pool.totalSupply(),
-    poolShares: await Promise.all(accounts.map((x) => f.pool.balanceOf(x))),
+    poolSupply: await pool.totalSupply(),
+    poolShares: await Promise.all(accounts.map((x) => pool.balanceOf(x))),
+    poolOwnShares: await pool.balanceOf(await pool.getAddress()),
+    pending: [await pool.totalPendingDepositAssets(), await pool.totalPendingRedeemShares(), await pool.totalClaimableRedeemAssets()],
+    requests: await Promise.all(
+      accounts.map(async (x) => [
+        plain(await pool.depositRequest(x)),
+        plain(await pool.redeemRequest(x)),
+        plain(await pool.claimableDeposit(x)),
+        plain(await pool.claimableRedeem(x)),
+      ]),
+    ),
   };
 }
 
-/** state() including the attacker contract. */
-const attackState = (f: F) => state(f, [f.a, f.alice.address, f.carol.address, f.lp.address]);
+/** state() including the attacker contract and the keeper (the fulfiller). */
+const attackState = (f: F) => state(f, [f.a, f.alice.address, f.carol.address, f.lp.address, f.keeper.address]);
 
 async function expectSolventAll(f: F) {
   await expectSolvent(f.engine, f.token, [f.a, f.alice.address, f.bob.address, f.carol.address, f.keeper.address], [ETH, BTC]);
@@ -166,12 +265,12 @@ describe("Adversarial tokens", function () {
         const f = await networkHelpers.loadFixture(hookFixture);
         await f.token.setHook(f.attacker, Scope.Every, true, true);
         // The outer call always runs at the same timestamp, so the attacked and the clean runs are comparable.
-        const at = (await time.latest()) + 100;
+        const last = BigInt(await time.latest());
         const base = await networkHelpers.takeSnapshot();
 
         // Clean run (armed at a callback that never comes): the state to reach, and the callbacks to attack.
         await f.attacker.arm(f.engine, "0x", false, 1_000);
-        await time.setNextBlockTimestamp(at);
+        await atDelay(last, outer);
         const before = await f.attacker.hookCalls();
         await outer.run(f);
         const callbacks = Number((await f.attacker.hookCalls()) - before);
@@ -183,7 +282,7 @@ describe("Adversarial tokens", function () {
             await base.restore();
             const target = call.target(f);
             await f.attacker.arm(target, target.interface.encodeFunctionData(call.fn, call.args(f)), false, n);
-            await time.setNextBlockTimestamp(at);
+            await atDelay(last, outer);
             await outer.run(f);
             const where = `${call.name} at callback ${n}`;
             expect(await f.attacker.attempted(), where).to.equal(true);
@@ -200,47 +299,68 @@ describe("Adversarial tokens", function () {
       const f = await networkHelpers.loadFixture(hookFixture);
       await f.token.setHook(f.attacker, Scope.Every, true, true);
       const before = await attackState(f);
+      const last = BigInt(await time.latest());
+      const base = await networkHelpers.takeSnapshot();
       for (const outer of OUTERS) {
+        await base.restore();
         const call = outer.reentries[0];
         const target = call.target(f);
         await f.attacker.arm(target, target.interface.encodeFunctionData(call.fn, call.args(f)), true, 0);
+        await atDelay(last, outer);
         await expect(outer.run(f), outer.name).to.be.revertedWithCustomError(f.engine, "ReentrancyGuardReentrantCall");
         expect(await attackState(f), outer.name).to.deep.equal(before);
       }
     });
 
-    it("an ERC-777-style hook (sender before, recipient after) reaches the attacker only in its own deposits and withdrawals", async function () {
+    it("an ERC-777-style hook (sender before, recipient after) reaches the attacker only in its own deposits, withdrawals, requests and claims", async function () {
       const f = await networkHelpers.loadFixture(hookFixture);
       await f.token.setHook(f.attacker, Scope.Parties, false, false);
+      const last = BigInt(await time.latest());
       const base = await networkHelpers.takeSnapshot();
       const callbacks = async (outer: Outer) => {
         await base.restore();
         const before = await f.attacker.hookCalls();
+        await atDelay(last, outer);
         await outer.run(f);
         return Number((await f.attacker.hookCalls()) - before);
       };
       const counts = [];
       for (const outer of OUTERS) counts.push([outer.name, await callbacks(outer)]);
-      // Settlements move tokens between the engine, the pool and the insurance fund only: no callback.
-      expect(Object.fromEntries(counts)).to.deep.equal(
-        Object.fromEntries(OUTERS.map((o) => [o.name, o.name.startsWith("engine.deposit") || o.name.startsWith("engine.withdraw") || o.name.startsWith("pool.") ? 1 : 0])),
-      );
+      // Settlements move tokens between the engine, the pool and the insurance fund only, and a fulfilment pays its
+      // fee to the keeper: no callback.
+      expect(Object.fromEntries(counts)).to.deep.equal(Object.fromEntries(OUTERS.map((o) => [o.name, o.parties])));
+      expect(OUTERS.filter((o) => o.parties !== 0).map((o) => o.name)).to.deep.equal([
+        "engine.deposit (trader to engine)",
+        "engine.withdraw (engine to trader)",
+        "pool.requestDeposit (LP to pool)",
+        "pool.cancelDepositRequest (pool to controller)",
+        "pool.withdraw (claim, pool to LP)",
+        "pool.redeem (claim, pool to LP)",
+      ]);
     });
 
     // With a hostile token that calls an attacker on transfers between the protocol's own contracts, the pool could be
     // entered while the engine is between its state update and the end of its token settlement (TidemarkEngine._settle):
     // after a losing close has left the book but before its loss reaches the pool, the pool's NAV is short by that
-    // amount and a deposit would buy shares cheaply. poolMarkToMarket (the pool's valuation) reverts
-    // ReentrancyGuardReentrantCall while the engine holds its lock, so every pool entry point fails inside an engine call.
-    it("a pool deposit made while the engine settles a trade reverts ReentrancyGuardReentrantCall", async function () {
+    // amount and a deposit priced then would buy shares cheaply. A deposit is priced when it is fulfilled, through the
+    // engine's poolMarkToMarketAt, which holds the engine's lock: fulfilling inside an engine call reverts
+    // ReentrancyGuardReentrantCall (as poolMarkToMarket, the views' valuation, does).
+    it("a pool deposit fulfilled while the engine settles a trade reverts ReentrancyGuardReentrantCall", async function () {
       const f = await networkHelpers.loadFixture(hookFixture);
       await f.token.setHook(f.attacker, Scope.Every, true, false);
       const before = await attackState(f);
-      await f.attacker.arm(f.pool, f.pool.interface.encodeFunctionData("deposit", [usd(10_000), f.a]), false, 0);
+      const r = await f.pool.depositRequest(f.a);
+      const updates = await poolPriceUpdates(f.engine, BigInt(r.requestedAt) + MIN_DELAY);
+      await f.attacker.arm(f.pool, f.pool.interface.encodeFunctionData("fulfillDeposit", [f.a, updates]), false, 0);
+      await time.setNextBlockTimestamp(BigInt(await time.latest()) + 30n); // ready, and its prices fresh
       await f.as(f.engine, "modifyPosition", [BTC, -wad("0.05"), 0n, 0n]);
+      expect(await f.attacker.attempted()).to.equal(true);
       expect(await f.attacker.succeeded()).to.equal(false);
       expect(await f.attacker.result()).to.equal(REENTRANT);
-      expect((await attackState(f)).poolShares).to.deep.equal(before.poolShares);
+      const after = await attackState(f);
+      expect(after.poolShares).to.deep.equal(before.poolShares);
+      expect(after.pending).to.deep.equal(before.pending);
+      expect((await f.pool.depositRequest(f.a)).amount).to.equal(usd(1_000));
     });
   });
 
@@ -251,20 +371,21 @@ describe("Adversarial tokens", function () {
       return deployProtocolOn(ethers, token, { seedPool: false });
     }
 
-    it("pool.deposit and pool.mint revert VaultTransferShortfall(expected, received) and change nothing", async function () {
-      // The engine's deposit rejects the same token with PerpTransferShortfall (engine.accounts.test.ts).
+    it("pool.requestDeposit reverts VaultTransferShortfall(expected, received) and changes nothing", async function () {
+      // The engine's deposit rejects the same token with PerpTransferShortfall (engine.accounts.test.ts). The pool's
+      // only token intake is the deposit request: claims (deposit, mint) move shares it already holds.
       const f = await networkHelpers.loadFixture(feeFixture);
       const { pool, token, lp } = f;
       const before = await state(f);
-      await expect(pool.connect(lp).deposit(usd(100), lp.address))
+      await expect(pool.connect(lp).requestDeposit(usd(100), lp.address, lp.address))
         .to.be.revertedWithCustomError(pool, "VaultTransferShortfall")
         .withArgs(usd(100), usd(99));
-      // 1e6 shares per token unit in an empty pool: minting 5 USD of shares asks for 5 USD.
-      await expect(pool.connect(lp).mint(usd(5) * 10n ** 6n, lp.address))
+      await expect(pool.connect(lp).requestDeposit(usd(5), f.alice.address, lp.address))
         .to.be.revertedWithCustomError(pool, "VaultTransferShortfall")
         .withArgs(usd(5), usd("4.95"));
       expect(await state(f)).to.deep.equal(before);
       expect(await pool.totalSupply()).to.equal(0n);
+      expect(await pool.totalPendingDepositAssets()).to.equal(0n);
       expect(await token.balanceOf(lp.address)).to.equal(usd(10_000_000));
     });
 
@@ -316,26 +437,20 @@ describe("Adversarial tokens", function () {
       expect(await state(f)).to.deep.equal(before);
     });
 
-    it("pool.deposit and pool.mint revert VaultTransferShortfall(assets, assets - 1) and change nothing", async function () {
+    it("pool.requestDeposit reverts VaultTransferShortfall(assets, assets - 1) and changes nothing", async function () {
       const f = await networkHelpers.loadFixture(rebasingFixture);
       const { pool, lp } = f;
       const poolAddress = await pool.getAddress();
       const amount = await shortAmount(f, poolAddress, usd(1_000));
       const before = await state(f);
-      await expect(pool.connect(lp).deposit(amount, lp.address))
+      await expect(pool.connect(lp).requestDeposit(amount, lp.address, lp.address))
         .to.be.revertedWithCustomError(pool, "VaultTransferShortfall")
         .withArgs(amount, amount - 1n);
-      // mint: shares whose price (rounded up) is an amount that arrives short.
-      let shares = 0n;
-      let assets = 0n;
-      for (let x = amount; assets === 0n; x++) {
-        shares = await pool.previewDeposit(x);
-        const a = await pool.previewMint(shares);
-        if ((await credited(f, poolAddress, a)) === a - 1n) assets = a;
-      }
-      await expect(pool.connect(lp).mint(shares, lp.address))
+      // The next amount that arrives short, for another controller.
+      const next = await shortAmount(f, poolAddress, amount + 1n);
+      await expect(pool.connect(lp).requestDeposit(next, f.alice.address, lp.address))
         .to.be.revertedWithCustomError(pool, "VaultTransferShortfall")
-        .withArgs(assets, assets - 1n);
+        .withArgs(next, next - 1n);
       expect(await state(f)).to.deep.equal(before);
     });
 
@@ -359,7 +474,7 @@ describe("Adversarial tokens", function () {
         .withArgs(usd(1_000), toEngine);
       const toPool = await arrival(await pool.getAddress(), usd(1_000));
       expect(toPool).to.be.greaterThan(usd(1_000));
-      await expect(pool.connect(lp).deposit(usd(1_000), lp.address))
+      await expect(pool.connect(lp).requestDeposit(usd(1_000), lp.address, lp.address))
         .to.be.revertedWithCustomError(pool, "VaultTransferShortfall")
         .withArgs(usd(1_000), toPool);
       expect(await state(f)).to.deep.equal(before);

@@ -1,6 +1,8 @@
 import type { HardhatEthers } from "@nomicfoundation/hardhat-ethers/types";
 import { type BaseContract, encodeBytes32String, keccak256, parseUnits, toUtf8Bytes } from "ethers";
 
+import { lpDeposit } from "./flows.js";
+
 /** Market id of the ETH-USD market listed by the fixture. */
 export const ETH = encodeBytes32String("ETH-USD");
 /** Market id of the BTC-USD market listed by the fixture. */
@@ -123,7 +125,7 @@ export async function deployProtocolOn<T extends BaseContract>(ethers: HardhatEt
     await t.connect(s).approve(pool, ethers.MaxUint256);
   }
   // Pool liquidity and an insurance fund balance, so trader profits and shortfalls can be paid.
-  if (opts.seedPool ?? true) await pool.connect(lp).deposit(usd(5_000_000), lp.address);
+  if (opts.seedPool ?? true) await lpDeposit(ethers, pool, engine, lp, usd(5_000_000));
   const insuranceFunds = opts.insuranceFunds ?? usd(100_000);
   if (insuranceFunds !== 0n) await t.mint(await insurance.getAddress(), insuranceFunds);
 

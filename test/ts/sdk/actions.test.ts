@@ -32,18 +32,18 @@ import {
   buildApprove,
   buildClosePosition,
   buildDeposit,
-  buildDepositLiquidity,
   buildLiquidate,
   buildLiquidateBatch,
   buildModifyPosition,
-  buildRedeemLiquidity,
   buildRemoveCollateral,
   buildWithdraw,
-  buildWithdrawLiquidity,
+  cancelLpRequest,
+  claimDeposit,
+  claimRedeem,
   closePosition,
   decreasePosition,
   deposit,
-  depositLiquidity,
+  fulfillLpRequests,
   getFreeBalance,
   getInsuranceFund,
   getMarket,
@@ -62,10 +62,11 @@ import {
   openPosition,
   quoteTrade,
   removeCollateral,
+  requestDeposit,
+  requestRedeem,
   tidemarkActions,
   tidemarkEngineAbi,
   withdraw,
-  withdrawLiquidity,
 } from "../../../sdk/src/index.js";
 import type { TidemarkActions } from "../../../sdk/src/index.js";
 import * as sdkActions from "../../../sdk/src/actions/index.js";
@@ -397,33 +398,74 @@ describe("SDK actions", function () {
       expect(pool.reservedAssets).to.equal(await p.engine.reservedAssets());
       expect(pool.reservedAssets).to.be.greaterThan(0n);
       expect(pool.reserveFactor).to.equal(await p.engine.reserveFactor());
-      expect(pool.maxDeposit).to.equal(await p.pool.maxDeposit(p.lp.address));
+      expect(pool.liquidBalance).to.equal(await p.pool.liquidBalance());
+      expect(pool.capacity).to.equal(await p.pool.capacity());
+      expect([pool.pendingDepositAssets, pool.pendingRedeemShares, pool.claimableRedeemAssets]).to.deep.equal([
+        await p.pool.totalPendingDepositAssets(),
+        await p.pool.totalPendingRedeemShares(),
+        await p.pool.totalClaimableRedeemAssets(),
+      ]);
+      const params = await p.engine.orderParams();
+      expect([pool.executionFee, pool.minDelay, pool.maxDelay]).to.deep.equal([
+        await p.engine.requiredExecutionFee(),
+        BigInt(params.minDelay),
+        BigInt(params.maxDelay),
+      ]);
       expect(pool.account).to.equal(undefined);
       expect(pool.blockNumber).to.equal(BigInt(await ethers.provider.getBlockNumber()));
 
       const withLp = await getPool(publicClient, { addresses, account: addr(p.lp.address) });
       const shares = await p.pool.balanceOf(p.lp.address);
+      const none = { assets: 0n, shares: 0n };
       expect(withLp.account).to.deep.equal({
         shares,
         assets: await p.pool.convertToAssets(shares),
-        maxWithdraw: await p.pool.maxWithdraw(p.lp.address),
-        maxRedeem: await p.pool.maxRedeem(p.lp.address),
+        pendingDeposit: null,
+        pendingRedeem: null,
+        claimableDeposit: none,
+        claimableRedeem: none,
       });
-      expect(shares).to.be.greaterThan(0n);
+      expect(shares).to.equal(5_000_000n * 10n ** 12n);
       const { account: _, ...rest } = withLp;
       const { account: __, ...poolRest } = pool;
       expect(rest).to.deep.equal(poolRest);
     });
 
-    it("getPool reports no liquidity and no deposits while a market with open interest is stale", async function () {
+    it("getPool on the fixture's pool before any trade: 5,000,000 USDC for 5,000,000 pool shares, nothing pending", async function () {
+      const { publicClient, addresses } = await setup(protocolFixture);
+      const pool = await getPool(publicClient, { addresses });
+      const { blockNumber: _, account: __, ...figures } = pool;
+      const share = 10n ** 12n; // the token's 6 decimals and the pool's offset of 6
+      expect(figures).to.deep.equal({
+        totalAssets: usd(5_000_000),
+        totalSupply: 5_000_000n * share,
+        shareDecimals: 12,
+        sharePrice: usd(1), // 1 USDC per pool share
+        balance: usd(5_000_000),
+        liquidBalance: usd(5_000_000),
+        pendingDepositAssets: 0n,
+        pendingRedeemShares: 0n,
+        claimableRedeemAssets: 0n,
+        capacity: usd(5_000_000),
+        markToMarket: { value: 0n, fresh: true },
+        availableLiquidity: usd(5_000_000),
+        reservedAssets: 0n,
+        reserveFactor: wad("0.2"),
+        executionFee: usd("0.5"),
+        minDelay: 2n,
+        maxDelay: 300n,
+      });
+    });
+
+    it("getPool reports no available liquidity while a market with open interest is stale", async function () {
       const { p, publicClient, addresses } = await setup(positionsFixture);
       await networkHelpers.time.increase(HEARTBEAT + 1);
       const pool = await getPool(publicClient, { addresses, account: addr(p.lp.address) });
       expect(pool.markToMarket.fresh).to.equal(false);
       expect(pool.availableLiquidity).to.equal(0n);
-      expect(pool.maxDeposit).to.equal(0n);
-      expect(pool.account!.maxWithdraw).to.equal(0n);
-      expect(pool.account!.maxRedeem).to.equal(0n);
+      expect(pool.liquidBalance).to.equal(await p.pool.liquidBalance()); // the pool still holds its tokens
+      expect(pool.liquidBalance).to.be.greaterThan(usd(5_000_000)); // the seed and the opening fees
+      expect(pool.account!.shares).to.equal(5_000_000n * 10n ** 12n);
     });
 
     it("getInsuranceFund reads the fund's balance, from the given address or the engine's", async function () {
@@ -846,66 +888,6 @@ describe("SDK actions", function () {
       expect(after.collateral).to.equal(before.collateral + usd(10) - fee);
     });
 
-    it("depositLiquidity approves the pool and mints the previewed shares to the signer", async function () {
-      const { p, addresses, fresh, publicClient } = await setup(positionsFixture);
-      const account = addr(p.fresh.address);
-      const assets = usd(20_000);
-      const preview = await p.pool.previewDeposit(assets);
-      const { hash, approvalHash, result } = await depositLiquidity(fresh, { addresses, assets });
-      expect(approvalHash).to.be.a("string");
-      expect((await publicClient.getTransactionReceipt({ hash })).status).to.equal("success");
-      expect(result).to.equal(preview);
-      expect(await p.pool.balanceOf(account)).to.equal(preview);
-      expect(await p.token.allowance(account, addresses.pool)).to.equal(0n);
-    });
-
-    it("depositLiquidity mints to another receiver when asked", async function () {
-      const { p, addresses, wallets } = await setup(protocolFixture);
-      const before = await p.pool.balanceOf(p.bob.address);
-      const { approvalHash, result } = await depositLiquidity(wallets.alice, {
-        addresses,
-        assets: usd(1_000),
-        receiver: addr(p.bob.address),
-      });
-      expect(approvalHash).to.equal(undefined);
-      expect(await p.pool.balanceOf(p.bob.address)).to.equal(before + result);
-      expect(await p.pool.balanceOf(p.alice.address)).to.equal(0n);
-    });
-
-    it("depositLiquidity refuses before approving while the pool takes no deposits (stale price with open interest)", async function () {
-      const { p, addresses, fresh, publicClient } = await setup(protocolFixture);
-      await p.engine.connect(p.alice).modifyPosition(ETH_ID, wad(1), usd(500), wad(4_000));
-      await networkHelpers.time.increase(3_601); // past the heartbeat: the ETH price is stale
-      const account = addr(p.fresh.address);
-      expect(await p.pool.maxDeposit(account)).to.equal(0n);
-      const nonce = await publicClient.getTransactionCount({ address: account });
-      const err = await caughtError(() => depositLiquidity(fresh, { addresses, assets: usd(100) }));
-      expect(err).to.be.instanceOf(TidemarkError);
-      expect((err as TidemarkError).shortMessage).to.match(/^The pool accepts at most 0\.00 USDC now .*; 100\.00 USDC requested$/);
-      expect(await publicClient.getTransactionCount({ address: account })).to.equal(nonce);
-      expect(await p.token.allowance(account, addresses.pool)).to.equal(0n);
-    });
-
-    it("withdrawLiquidity by assets burns the previewed shares; by shares pays the previewed assets", async function () {
-      const { p, addresses, wallets } = await setup(positionsFixture);
-      const lp = p.lp.address;
-      const shares0 = await p.pool.balanceOf(lp);
-      const tokens0 = await p.token.balanceOf(lp);
-      const burnt = await p.pool.previewWithdraw(usd(10_000));
-      const byAssets = await withdrawLiquidity(wallets.lp, { addresses, assets: usd(10_000) });
-      expect(byAssets.result).to.equal(burnt);
-      expect(await p.pool.balanceOf(lp)).to.equal(shares0 - burnt);
-      expect(await p.token.balanceOf(lp)).to.equal(tokens0 + usd(10_000));
-
-      const shares = shares0 / 7n;
-      const paid = await p.pool.previewRedeem(shares);
-      const byShares = await withdrawLiquidity(wallets.lp, { addresses, shares, receiver: addr(p.carol.address) });
-      expect(byShares.result).to.equal(paid);
-      expect(await p.pool.balanceOf(lp)).to.equal(shares0 - burnt - shares);
-      expect(await p.token.balanceOf(lp)).to.equal(tokens0 + usd(10_000));
-      expect(await p.token.balanceOf(p.carol.address)).to.be.greaterThan(0n);
-    });
-
     it("liquidate credits the keeper's free balance with the PositionLiquidated reward", async function () {
       const { p, addresses, wallets, publicClient } = await setup(positionsFixture);
       await p.ethFeed.updateAnswer(answer(2_912));
@@ -1148,9 +1130,12 @@ describe("SDK actions", function () {
       await expectInvalid(() => withdraw(client, { addresses, amount: 0n }), "amount");
       await expectInvalid(() => addCollateral(client, { addresses, market: ETH_ID, amount: 0n }), "amount");
       await expectInvalid(() => removeCollateral(client, { addresses, market: ETH_ID, amount: 0n }), "amount");
-      await expectInvalid(() => depositLiquidity(client, { addresses, assets: 0n }), "assets");
-      await expectInvalid(() => withdrawLiquidity(client, { addresses, assets: 0n }), "assets");
-      await expectInvalid(() => withdrawLiquidity(client, { addresses, shares: 0n }), "shares");
+      await expectInvalid(() => requestDeposit(client, { addresses, assets: 0n }), "assets");
+      await expectInvalid(() => requestRedeem(client, { addresses, shares: 0n }), "shares");
+      await expectInvalid(() => claimDeposit(client, { addresses, assets: 0n }), "assets");
+      await expectInvalid(() => claimDeposit(client, { addresses, shares: 0n }), "shares");
+      await expectInvalid(() => claimRedeem(client, { addresses, assets: 0n }), "assets");
+      await expectInvalid(() => claimRedeem(client, { addresses, shares: 0n }), "shares");
       await expectInvalid(
         () => openPosition(client, { addresses, market: ETH_ID, side: "long", size: 0n, collateral: usd(1), slippageBps: 1n }),
         "size"
@@ -1182,7 +1167,10 @@ describe("SDK actions", function () {
         () => addCollateral(client, { addresses, market: ETH_ID, amount: 0n }),
         () => removeCollateral(client, { addresses, market: ETH_ID, amount: 0n }),
         () => liquidateBatch(client, { addresses, positions: [] }),
-        () => withdrawLiquidity(client, { addresses, shares: 0n }),
+        () => claimRedeem(client, { addresses, shares: 0n }),
+        () => requestDeposit(client, { addresses, assets: 0n }),
+        () => cancelLpRequest(client, { addresses, kind: "withdraw" as never }),
+        () => fulfillLpRequests(client, { addresses, requests: [] }),
         () => client.extend(tidemarkActions({ addresses })).withdraw({ amount: 0n }),
       ];
       for (const call of calls) {
@@ -1235,11 +1223,31 @@ describe("SDK actions", function () {
       expect(methods).to.deep.equal([]);
     });
 
-    it("withdrawLiquidity needs exactly one of assets and shares", async function () {
+    it("the LP actions refuse bad inputs before any RPC: both claim amounts, an unknown kind, no request, malformed updates", async function () {
       const { p, addresses } = await setup(protocolFixture);
       const { client, methods } = recordingWallet(addr(p.lp.address), true);
-      await expectInvalid(() => withdrawLiquidity(client, { addresses } as never), "amount");
-      await expectInvalid(() => withdrawLiquidity(client, { addresses, assets: 1n, shares: 1n } as never), "amount");
+      for (const claim of [claimDeposit, claimRedeem]) {
+        const err = await expectInvalid(() => claim(client, { addresses, assets: 1n, shares: 1n } as never), "amount");
+        expect(err.shortMessage).to.equal("Invalid amount: give either assets or shares, not both");
+        await expectInvalid(() => claim(client, { addresses, assets: -1n }), "assets");
+        await expectInvalid(() => claim(client, { addresses, shares: 2n ** 256n }), "shares");
+      }
+      await expectInvalid(() => requestDeposit(client, { addresses, assets: -5n }), "assets");
+      await expectInvalid(() => requestRedeem(client, { addresses, shares: 2n ** 256n }), "shares");
+      const kind = await expectInvalid(() => cancelLpRequest(client, { addresses, kind: "withdraw" as never }), "kind");
+      expect(kind.shortMessage).to.equal('Invalid kind: must be "deposit" or "redeem", got withdraw');
+      await expectInvalid(() => fulfillLpRequests(client, { addresses, requests: [] }), "requests");
+      const controller = addr(p.lp.address);
+      await expectInvalid(
+        () => fulfillLpRequests(client, { addresses, requests: [{ controller, kind: "sideways" as never, priceUpdate: [] }] }),
+        "kind"
+      );
+      const bad = await expectInvalid(
+        () => fulfillLpRequests(client, { addresses, requests: [{ controller, kind: "deposit", priceUpdate: ["0x12", "not hex" as Hex] }] }),
+        "priceUpdate"
+      );
+      expect(bad.shortMessage).to.match(/^Invalid priceUpdate: of request 0 must be an array of hex strings/);
+      await expectInvalid(() => fulfillLpRequests(client, { addresses, requests: [{ controller, kind: "redeem", priceUpdate: "0x" as never }] }), "priceUpdate");
       expect(methods).to.deep.equal([]);
     });
 
@@ -1330,24 +1338,6 @@ describe("SDK actions", function () {
           await closePosition(wallets.keeper, { addresses, market: BTC_ID, acceptablePrice: wad(59_900) })
         ).hash,
         buildClosePosition({ addresses, market: BTC_ID, acceptablePrice: wad(59_900) })
-      );
-      await same(
-        (
-          await depositLiquidity(wallets.alice, { addresses, assets: usd(1_000) })
-        ).hash,
-        buildDepositLiquidity({ addresses, assets: usd(1_000), receiver: addr(p.alice.address) })
-      );
-      await same(
-        (
-          await withdrawLiquidity(wallets.lp, { addresses, assets: usd(1_000) })
-        ).hash,
-        buildWithdrawLiquidity({ addresses, assets: usd(1_000), receiver: addr(p.lp.address), owner: addr(p.lp.address) })
-      );
-      await same(
-        (
-          await withdrawLiquidity(wallets.lp, { addresses, shares: 12_345n })
-        ).hash,
-        buildRedeemLiquidity({ addresses, shares: 12_345n, receiver: addr(p.lp.address), owner: addr(p.lp.address) })
       );
       await p.ethFeed.updateAnswer(answer(2_912));
       await same(
@@ -1442,10 +1432,20 @@ describe("SDK actions", function () {
       expect(bound.length).to.be.greaterThan(20);
       for (const name of bound) expect((client as unknown as Record<string, unknown>)[name], name).to.be.a("function");
       const typed = (_: () => unknown) => undefined;
-      typed(() => client.withdrawLiquidity({ shares: 1n }));
-      typed(() => client.withdrawLiquidity({ assets: 1n, receiver: addr(`0x${"44".repeat(20)}`) }));
+      typed(() => client.claimRedeem({ shares: 1n }));
+      typed(() => client.claimRedeem({ assets: 1n, receiver: addr(`0x${"44".repeat(20)}`) }));
+      typed(() => client.claimDeposit({})); // everything claimable
+      typed(() => client.requestDeposit({ assets: 1n, approval: "max" }));
+      typed(() => client.requestRedeem({ shares: 1n, owner: addr(`0x${"44".repeat(20)}`) }));
+      typed(() => client.cancelLpRequest({ kind: "redeem" }));
+      typed(() => client.fulfillLpRequests({ requests: [{ controller: addr(`0x${"44".repeat(20)}`), kind: "deposit", priceUpdate: [] }] }));
+      typed(() => client.getLpRequests({ account: addr(`0x${"44".repeat(20)}`) }));
       // @ts-expect-error assets and shares are exclusive
-      typed(() => client.withdrawLiquidity({ assets: 1n, shares: 1n }));
+      typed(() => client.claimRedeem({ assets: 1n, shares: 1n }));
+      // @ts-expect-error assets and shares are exclusive
+      typed(() => client.claimDeposit({ assets: 1n, shares: 1n }));
+      // @ts-expect-error the kind is required
+      typed(() => client.cancelLpRequest({}));
       // @ts-expect-error slippageBps and acceptablePrice are exclusive
       typed(() => client.closePosition({ market: ETH_ID, slippageBps: 1n, acceptablePrice: 1n }));
       // @ts-expect-error the market is required

@@ -380,7 +380,13 @@ describe("SDK errors", function () {
 
     // Every message that compares two values ("have X, need Y"), with the kind of value it prints.
     // `args(a, b)` builds the arguments so that the message prints a first and b second.
-    const COMPARED: { name: string; args: (a: bigint, b: bigint) => unknown[]; tokens?: boolean }[] = [
+    const COMPARED: {
+    name: string;
+    args: (a: bigint, b: bigint) => unknown[];
+    tokens?: boolean;
+    /** Extra context the message needs for its units (a claim's pool function). */
+    contexts?: Parameters<typeof toTidemarkError>[1][];
+  }[] = [
       { name: "PerpInsufficientMargin", args: (a, b) => [SOMEONE, ETH_ID, a, b] },
       { name: "PerpSlippage", args: (a, b) => [a, b] },
       { name: "PerpPositionTooSmall", args: (a, b) => [a, b] },
@@ -398,6 +404,16 @@ describe("SDK errors", function () {
       { name: "ERC4626ExceededMaxDeposit", args: (a, b) => [SOMEONE, a, b], tokens: true },
       { name: "ERC4626ExceededMaxWithdraw", args: (a, b) => [SOMEONE, a, b], tokens: true },
       { name: "ERC4626ExceededMaxRedeem", args: (a, b) => [SOMEONE, a, b], tokens: true },
+      { name: "VaultCapacityBelowOpenInterest", args: (a, b) => [a, b], tokens: true },
+      { name: "VaultInsufficientLiquidity", args: (a, b) => [b, a], tokens: true }, // "needs <required>; only <available>"
+      { name: "VaultRequestTooSmall", args: (a, b) => [a, b], tokens: true },
+      ...(["deposit", "mint", "withdraw", "redeem"] as const).map((poolClaim) => ({
+        name: "VaultInsufficientClaimable",
+        args: (a: bigint, b: bigint) => [SOMEONE, a, b],
+        tokens: true,
+        contexts: [{ units: USDC, poolClaim }, { units: DAI, poolClaim }, { poolClaim }],
+      })),
+      { name: "VaultInsufficientClaimable", args: (a, b) => [SOMEONE, a, b] }, // raw integers without the claim
     ];
 
     it("two values a message compares print differently whenever they differ, and a nonzero one never as 0", function () {
@@ -405,7 +421,7 @@ describe("SDK errors", function () {
       const deltas = [1n, 7n, 10n ** 6n, 10n ** 12n, 10n ** 15n, 10n ** 16n];
       let checked = 0;
       for (const c of COMPARED) {
-        for (const context of c.tokens ? [{ units: USDC }, { units: DAI }, {}] : [{}]) {
+        for (const context of c.contexts ?? (c.tokens ? [{ units: USDC }, { units: DAI }, {}] : [{}])) {
           for (const b of bases) {
             for (const d of deltas) {
               for (const [x, y] of [[b + d, b], [b, b + d]]) {
@@ -445,12 +461,18 @@ describe("SDK errors", function () {
       expect(raw.shortMessage).to.equal(
         `PerpInsufficientFreeBalance: The free balance of ${SOMEONE} is 12340000 raw token units (decimals unknown); 20000000 raw token units needed.`,
       );
-      // Pool shares have the pool's (the collateral token's) decimals; ERC20 errors of a pool withdrawal are in shares.
-      expect(contractError("ERC4626ExceededMaxRedeem", [SOMEONE, 5_000_000n, 0n], { units: USDC }).shortMessage).to.equal(
-        "ERC4626ExceededMaxRedeem: Redeeming 5.00 pool shares exceeds the maximum of 0.00 pool shares (limited by the reserve and fresh prices).",
+      // Pool shares have the collateral token's decimals plus the pool's offset of 6 (12 for USDC); ERC20 errors of a
+      // redemption request are in shares.
+      const share = 10n ** 12n;
+      expect(contractError("ERC4626ExceededMaxRedeem", [SOMEONE, 5n * share, 0n], { units: USDC }).shortMessage).to.equal(
+        "ERC4626ExceededMaxRedeem: Redeeming 5.00 pool shares exceeds the maximum of 0.00 pool shares (what fulfilled redemptions left to claim).",
       );
-      expect(contractError("ERC20InsufficientAllowance", [SOMEONE, 0n, 5_000_000n], { units: USDC, erc20Token: "poolShares" }).shortMessage).to.contain(
+      expect(contractError("ERC4626ExceededMaxRedeem", [SOMEONE, 5_000_000n, 0n], { units: USDC }).shortMessage).to.contain("Redeeming 0.000005 pool shares");
+      expect(contractError("ERC20InsufficientAllowance", [SOMEONE, 0n, 5n * share], { units: USDC, erc20Token: "poolShares" }).shortMessage).to.contain(
         "is 0.00 pool shares; 5.00 pool shares needed",
+      );
+      expect(contractError("ERC20InsufficientAllowance", [SOMEONE, 0n, 5n * 10n ** 24n], { units: DAI, erc20Token: "poolShares" }).shortMessage).to.contain(
+        "is 0.00 pool shares; 5.00 pool shares needed", // an 18-decimal token: 24-decimal shares
       );
       expect(contractError("ERC20InsufficientAllowance", [SOMEONE, 0n, 5_000_000n], { units: USDC }).shortMessage).to.contain("is 0.00 USDC; 5.00 USDC needed");
 
@@ -474,7 +496,65 @@ describe("SDK errors", function () {
           expect(unknown.shortMessage, e.name).to.not.match(/\braw\b|token units/);
         }
       }
-      expect(withTokens).to.equal(14);
+      // 13 errors always, 3 more with the pool's asynchronous requests, and the governed uint128 parameter;
+      // VaultInsufficientClaimable only with its claim (below).
+      expect(withTokens).to.equal(17);
+    });
+
+    it("the pool's request errors: token amounts, shares by the claim's function, times, wei", function () {
+      const share = 10n ** 12n;
+      const msg = (name: string, args: unknown[], context: Parameters<typeof toTidemarkError>[1] = { units: USDC }) =>
+        contractError(name, args, context).shortMessage;
+      expect(msg("VaultRequestTooSmall", [usd("0.4"), usd("0.5")])).to.equal(
+        "VaultRequestTooSmall: A deposit request of 0.40 USDC does not exceed its execution fee of 0.50 USDC.",
+      );
+      expect(msg("VaultInsufficientLiquidity", [usd(1_000), usd("1000.000001")])).to.equal(
+        "VaultInsufficientLiquidity: The redemption needs 1,000.000001 USDC; only 1,000.000000 USDC is available above the engine's reserve (0 while a market with open interest has no fresh price).",
+      );
+      expect(msg("VaultCapacityBelowOpenInterest", [usd(900_000), usd(1_000_000)])).to.equal(
+        "VaultCapacityBelowOpenInterest: This redemption would leave the pool a capacity of 900,000.00 USDC, below the 1,000,000.00 USDC the open interest needs under the caps.",
+      );
+      const claimable = [SOMEONE, 5n * share, 7n * share] as const;
+      const claim = (poolClaim: "deposit" | "mint" | "withdraw" | "redeem", args: readonly unknown[]) =>
+        contractError("VaultInsufficientClaimable", [...args], { units: USDC, poolClaim });
+      expect(claim("mint", claimable).shortMessage).to.equal(
+        `VaultInsufficientClaimable: ${SOMEONE} has 5.00 pool shares of fulfilled deposits to claim; 7.00 pool shares asked.`,
+      );
+      expect(claim("redeem", claimable).shortMessage).to.equal(
+        `VaultInsufficientClaimable: ${SOMEONE} has 5.00 pool shares of fulfilled redemptions to claim; 7.00 pool shares asked.`,
+      );
+      expect(claim("withdraw", [SOMEONE, usd(5), usd(7)]).shortMessage).to.equal(
+        `VaultInsufficientClaimable: ${SOMEONE} has 5.00 USDC of fulfilled redemptions to claim; 7.00 USDC asked.`,
+      );
+      expect(claim("deposit", [SOMEONE, usd(5), usd(7)]).hasTokenAmounts).to.equal(true);
+      const bare = contractError("VaultInsufficientClaimable", [SOMEONE, 5n, 7n], { units: USDC });
+      expect(bare.hasTokenAmounts).to.equal(false); // assets or shares: unknown without the claim
+      expect(bare.shortMessage).to.equal(
+        `VaultInsufficientClaimable: ${SOMEONE} has 5 to claim; 7 asked (integers in the claim's unit: the collateral token's for deposit and withdraw, the pool share's for mint and redeem).`,
+      );
+      expect(bare.withContext({ poolClaim: "withdraw" }).shortMessage).to.contain("has 0.000005 USDC of fulfilled redemptions");
+      expect(msg("VaultRequestNotReady", [SOMEONE, 1_700_000_002n])).to.equal(
+        `VaultRequestNotReady: The request of ${SOMEONE} can be fulfilled from 2023-11-14T22:13:22.000Z (its minimum delay), not before.`,
+      );
+      expect(msg("VaultRequestExpired", [SOMEONE, 1_700_000_300n])).to.equal(
+        `VaultRequestExpired: The request of ${SOMEONE} expired at 2023-11-14T22:18:20.000Z; it can only be cancelled.`,
+      );
+      expect(msg("VaultRequestNotExpired", [SOMEONE, 1_700_000_300n])).to.equal(
+        `VaultRequestNotExpired: The request of ${SOMEONE} can be cancelled only after it expires at 2023-11-14T22:18:20.000Z.`,
+      );
+      expect(msg("VaultWrongUpdateFee", [2n, 1n])).to.equal("VaultWrongUpdateFee: Pyth charges 2 wei for these price updates; 1 wei sent.");
+      expect(msg("VaultLengthMismatch", [3n, 2n])).to.equal(
+        "VaultLengthMismatch: The batch's arrays do not pair up: 3 controllers, 2 price updates (and as many directions).",
+      );
+      expect(msg("SafeCastOverflowedUintDowncast", [128, 2n ** 128n])).to.equal(
+        `SafeCastOverflowedUintDowncast: The value ${2n ** 128n} does not fit in 128 bits (an amount too large for the pool to record).`,
+      );
+      expect(msg("InsufficientBalance", [1n, 3n])).to.equal("InsufficientBalance: The contract holds 1 wei of ETH; sending 3 wei needs more.");
+      expect(msg("VaultAsyncFlow", [])).to.match(/^VaultAsyncFlow: The pool's deposits and redemptions are asynchronous \(ERC-7540\)/);
+      for (const name of ["VaultRequestPending", "VaultNoPendingRequest"]) expect(msg(name, [SOMEONE])).to.contain(SOMEONE);
+      expect(msg("VaultNotAuthorized", [SOMEONE, addr(`0x${"02".repeat(20)}`)])).to.equal(
+        `VaultNotAuthorized: ${SOMEONE} may not act for 0x${"02".repeat(20)}: only the controller itself or an operator it approved (setOperator) may.`,
+      );
     });
 
     it("rates read as percentages, durations in seconds, prices in USD and sizes in the market's base asset", function () {
@@ -565,7 +645,8 @@ describe("SDK errors", function () {
 
     async function daiFixture() {
       const token = await conn.ethers.deployContract("MockERC20", ["Dai Stablecoin", "DAI", 18]);
-      return deployProtocolOn(conn.ethers, token);
+      // No pool seed: the fixture's seed is sized for a 6-decimal token (its 0.50 USD execution fee is 5e17 DAI units).
+      return deployProtocolOn(conn.ethers, token, { seedPool: false });
     }
 
     it("a collateral token with 18 decimals reads in its own decimals and symbol", async function () {

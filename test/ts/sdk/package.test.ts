@@ -9,8 +9,13 @@ import { BUNDLE_ENTRIES, type BundleReport, buildSdk, bundle } from "../../../sc
 const SDK = join(import.meta.dirname, "..", "..", "..", "sdk");
 const pkg = JSON.parse(readFileSync(join(SDK, "package.json"), "utf8"));
 
-/** Gzip budgets (bytes, viem excluded): a regression that drags in something large fails here. */
-const GZIP_BUDGET = { full: 24_000, trading: 20_000, math: 4_000 } as const;
+/**
+ * Gzip budgets (bytes, viem excluded): a regression that drags in something large fails here. Raised from 24,000 and
+ * 20,000 with the ERC-7540 pool, measured: its larger ABI and new errors with their messages added about 2.2 KB to
+ * both entries (full 21.4 → 23.2 KB), the seven LP actions and the local MockPyth publisher about 2.4 KB (full 25.6 KB,
+ * trading 22.5 KB; the trading entry carries the decorator, hence nearly everything).
+ */
+const GZIP_BUDGET = { full: 28_000, trading: 24_000, math: 4_000 } as const;
 
 describe("SDK package", function () {
   this.timeout(120_000);
@@ -38,7 +43,22 @@ describe("SDK package", function () {
   it("resolves through its package name and exposes the actions, math, errors and decorator", async () => {
     const name = "@tidemark/sdk"; // a variable: type-checking must not need the build output
     const sdk = await import(name);
-    for (const fn of ["getPosition", "openPosition", "liquidateBatch", "buildModifyPosition", "tidemarkActions", "positionHealth", "toTidemarkError"]) {
+    for (const fn of [
+      "getPosition",
+      "openPosition",
+      "liquidateBatch",
+      "buildModifyPosition",
+      "tidemarkActions",
+      "positionHealth",
+      "toTidemarkError",
+      "requestDeposit",
+      "fulfillLpRequests",
+      "claimRedeem",
+      "getLpRequests",
+      "buildLocalPriceUpdates",
+      "encodeMockPythUpdate",
+      "formatPoolShares",
+    ]) {
       expect(sdk[fn], fn).to.be.a("function");
     }
     const math = await import(`${name}/math`);

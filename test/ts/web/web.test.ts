@@ -1,9 +1,12 @@
 /**
  * The web example (examples/web) end to end: the page built with Vite and served by scripts/web.ts, `hardhat node` in
  * a child process with the TidemarkLocal Ignition module deployed on it, and Debian's Chromium driven headless with
- * playwright-core. The page lists the markets, mints test USDC, seeds the pool, deposits, shows the decoded errors of a
- * withdrawal above the free balance (in USDC, with its decimals) and of an under-margined open (in USD), opens 1 ETH
- * long with 300 USDC and shows the health factor and liquidation price the lens reports at the same block.
+ * playwright-core. The page lists the markets, mints test USDC, seeds the pool through the pool's asynchronous flow
+ * (a deposit request shown pending, then claimable once the page has fulfilled it after the minimum delay, then
+ * claimed; all amounts in USDC and pool shares), deposits, shows the decoded errors of a withdrawal above the free
+ * balance (in USDC, with its decimals) and of an under-margined open (in USD), opens 1 ETH long with 300 USDC and
+ * shows the health factor and liquidation price the lens reports at the same block, seeds the pool again with the
+ * position open (the page publishing the ETH-USD price the request is priced at) and closes the position.
  *
  * Chromium: $CHROMIUM_PATH, else /usr/bin/chromium (Debian's `apt-get install chromium`); `.ci/run` installs it.
  */
@@ -125,15 +128,37 @@ describe("Web example in Chromium against hardhat node", function () {
     expect(await byTestId("no-positions").isVisible()).to.equal(true);
   });
 
-  it("mints test USDC, seeds the pool and deposits, every token amount with its symbol", async function () {
+  /** The pool request log's entries as [state, text]. */
+  const lpLog = async () =>
+    Promise.all(
+      (await page.locator('[data-testid="lp-request-log"] li').all()).map(async (li) => [(await li.getAttribute("data-state")) ?? "", (await li.textContent()) ?? ""] as const),
+    );
+  const ISO = "\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{3}Z";
+
+  it("mints test USDC, seeds the pool (request pending, claimable, claimed) and deposits, every token amount with its symbol", async function () {
     expect(await act(() => byTestId("mint").click())).to.equal("done");
     await textOf("wallet-balance", (t) => t === "10,000.00 USDC", "wallet balance after the mint");
-    expect(await act(() => byTestId("seed-pool").click())).to.equal("done");
+    expect(await byTestId("lp-request").getAttribute("data-state")).to.equal("none");
+    expect(await timed("seed the pool (request, 2 s delay, fulfil, claim)", () => act(() => byTestId("seed-pool").click()))).to.equal("done");
+    // The request went through its three states, in order, each shown in USDC and pool shares.
+    const log = await lpLog();
+    expect(log.map(([state]) => state)).to.deep.equal(["pending", "claimable", "claimed"]);
+    expect(log[0][1]).to.match(new RegExp(`^pending: Deposit request of 1,000,000\\.50 USDC pending \\(execution fee 0\\.50 USDC\\): fulfillable from ${ISO}$`));
+    expect(log[1][1]).to.equal(
+      "claimable: 1,000,000.00 pool shares claimable for 1,000,000.00 USDC: fulfilled by this page, no market has open interest, " +
+        "so no price update was needed; its 0.50 USDC execution fee came back to it",
+    );
+    expect(log[2][1]).to.equal("claimed: Claimed 1,000,000.00 pool shares for 1,000,000.00 USDC");
+    expect(await byTestId("lp-request").getAttribute("data-state")).to.equal("claimed");
+    expect(await byTestId("lp-request").textContent()).to.equal("Claimed 1,000,000.00 pool shares for 1,000,000.00 USDC");
     await textOf("pool-nav", (t) => t === "1,000,000.00 USDC", "pool NAV after seeding");
+    await textOf("lp-shares", (t) => t === "1,000,000.00 pool shares (1,000,000.00 USDC)", "the page's pool shares");
+    // The 0.50 USDC fee the request carried came back to the page as its fulfiller.
+    await textOf("wallet-balance", (t) => t === "10,000.50 USDC", "wallet balance after seeding");
     await byTestId("deposit-amount").fill("300");
     expect(await act(() => byTestId("deposit-submit").click())).to.equal("done");
     await textOf("free-balance", (t) => t === "300.00 USDC", "free balance after the deposit");
-    await textOf("wallet-balance", (t) => t === "9,700.00 USDC", "wallet balance after the deposit");
+    await textOf("wallet-balance", (t) => t === "9,700.50 USDC", "wallet balance after the deposit");
   });
 
   it("shows a withdrawal above the free balance as the SDK's decoded error in USDC with its decimals", async function () {
@@ -198,6 +223,19 @@ describe("Web example in Chromium against hardhat node", function () {
     // after a fall of about 9.5%.
     expect(Number(hfText)).to.be.within(19, 20);
     expect(Number(liqText!.replace(/,/g, ""))).to.be.within(2_700, 2_730);
+  });
+
+  it("seeds the pool again with the position open: the page publishes the ETH-USD price the request is priced at", async function () {
+    expect(await act(() => byTestId("seed-pool").click())).to.equal("done");
+    const log = (await lpLog()).slice(3);
+    expect(log.map(([state]) => state)).to.deep.equal(["pending", "claimable", "claimed"]);
+    // The NAV includes the opening fee and the position's mark to market: a little under one share per USDC.
+    const m = /^claimable: ([\d,]+\.\d{2}) pool shares claimable for 1,000,000\.00 USDC: fulfilled by this page, priced with 1 local Pyth price update \(ETH-USD\); its 0\.50 USDC execution fee came back to it$/.exec(log[1][1]);
+    expect(m, log[1][1]).to.not.equal(null);
+    expect(Number(m![1].replace(/,/g, ""))).to.be.within(999_990, 1_000_000);
+    expect(log[2][1]).to.equal(`claimed: Claimed ${m![1]} pool shares for 1,000,000.00 USDC`);
+    await textOf("wallet-balance", (t) => t === "9,701.00 USDC", "wallet balance after the second seed");
+    expect(await byTestId("error").textContent()).to.equal("");
   });
 
   it("closes it: the collateral and PnL return to the free balance", async function () {

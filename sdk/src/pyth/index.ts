@@ -1,0 +1,3 @@
+export * from "./abi.js";
+export * from "./localPrices.js";
+export * from "./mockPyth.js";
