@@ -41,8 +41,8 @@ import {
 /// @notice See ITidemarkEngine. Thin core: entry points, access control, reentrancy lock, token transfers and views.
 /// The trade path is in TradeLib, liquidation in LiquidationLib, parameter rules in ConfigLib (all three linked
 /// libraries running on the engine's storage), risk math in RiskLib, pricing in PricingLib, funding in FundingLib,
-/// oracle rules in OracleLib, two-step orders in OrderLib (linked) and PythLib. Token flows with the pool and insurance fund are netted per transaction and settled
-/// last.
+/// oracle rules in OracleLib, two-step orders in OrderLib (linked) and PythLib. Token flows with the pool and insurance
+/// fund are netted per transaction and settled last.
 contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
     using FP for uint256;
@@ -235,7 +235,8 @@ contract TidemarkEngine is ITidemarkEngine, AccessControl, ReentrancyGuardTransi
         require(msg.sender == address(this), OrderOnlySelf(msg.sender));
         Order memory o = _book.orders[orderId];
         // The escrowed collateral returns to the free balance, from which the trade moves it into the position.
-        if (o.collateralDelta > 0) _freeBalances[o.account] += uint256(int256(o.collateralDelta));
+        uint256 collateral = OrderLib.escrowedCollateral(o.collateralDelta);
+        if (collateral != 0) _freeBalances[o.account] += collateral;
         TradeEnv memory env =
             TradeEnv(address(_pool), _insurance, _scale, globalPaused, o.account, price, referencePrice, o.reduceOnly);
         _settle(

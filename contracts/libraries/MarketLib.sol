@@ -192,9 +192,21 @@ library MarketLib {
     {
         // No open positions: the aggregates are exactly zero and no oracle read is needed.
         if (m.longOpenInterest == 0 && m.shortOpenInterest == 0) return (0, true);
-        OracleReading memory r = OracleLib.read(ConfigLib.oracleConfigOf(m), sequencer);
-        uint256 price = r.price != 0 && r.price <= ConstantsLib.MAX_PRICE ? r.price : m.fundingPrice;
+        uint256 price;
+        (price, fresh) = markPrice(m, sequencer);
         value = poolValueAt(m, price);
+    }
+
+    /// @notice The price the pool marks a market at: its feed's latest answer whatever its status, or, without a usable
+    /// one (no positive answer, or one above MAX_PRICE, where the pool's products could overflow), the price of its last
+    /// priced action; and whether the reading was Ok.
+    function markPrice(Market storage m, SequencerConfig storage sequencer)
+        internal
+        view
+        returns (uint256 price, bool fresh)
+    {
+        OracleReading memory r = OracleLib.read(ConfigLib.oracleConfigOf(m), sequencer);
+        price = r.price != 0 && r.price <= ConstantsLib.MAX_PRICE ? r.price : m.fundingPrice;
         fresh = r.status == OracleStatus.Ok;
     }
 

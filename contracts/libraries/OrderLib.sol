@@ -6,13 +6,12 @@ import {IPyth} from "@pythnetwork/pyth-sdk-solidity/IPyth.sol";
 
 import {IOrders} from "../interfaces/IOrders.sol";
 import {ITidemarkEngine} from "../interfaces/ITidemarkEngine.sol";
-import {OracleLib, SequencerConfig} from "../oracle/OracleLib.sol";
+import {SequencerConfig} from "../oracle/OracleLib.sol";
 import {PythLib} from "../oracle/PythLib.sol";
 import {MarketId} from "../types/MarketId.sol";
 import {Market, Order, OrderParams, OrderStatus, Position} from "../types/DataTypes.sol";
 import {ConstantsLib as C} from "./ConstantsLib.sol";
 import {FixedPointMathLib as FP} from "./FixedPointMathLib.sol";
-import {ConfigLib} from "./ConfigLib.sol";
 import {MarketLib} from "./MarketLib.sol";
 
 /// @notice The engine's order storage.
@@ -80,7 +79,7 @@ library OrderLib {
             require(!m.paused && !globalPaused, ITidemarkEngine.PerpMarketPaused(market));
         }
 
-        uint256 escrowed = executionFee + (collateralDelta > 0 ? uint256(collateralDelta) : 0);
+        uint256 escrowed = executionFee + escrowedCollateral(collateralDelta);
         MarketLib.debitFree(freeBalances, msg.sender, escrowed);
         book.escrow += escrowed;
         id = ++book.count;
@@ -240,7 +239,7 @@ library OrderLib {
     ) private {
         Order storage o = book.orders[id];
         (address account, MarketId market, uint256 fee) = (o.account, o.market, o.executionFee);
-        uint256 collateral = o.collateralDelta > 0 ? uint256(int256(o.collateralDelta)) : 0;
+        uint256 collateral = escrowedCollateral(o.collateralDelta);
         book.escrow -= fee + collateral;
         delete book.pending[market][account];
         freeBalances[msg.sender] += fee;
@@ -267,7 +266,7 @@ library OrderLib {
         uint256 expiresAt = uint256(o.requestedAt) + book.params.maxDelay;
         require(block.timestamp > expiresAt, IOrders.OrderNotExpired(id, expiresAt));
         (address account, MarketId market) = (o.account, o.market);
-        uint256 escrowed = o.executionFee + (o.collateralDelta > 0 ? uint256(int256(o.collateralDelta)) : 0);
+        uint256 escrowed = o.executionFee + escrowedCollateral(o.collateralDelta);
         book.escrow -= escrowed;
         delete book.pending[market][account];
         o.status = OrderStatus.Cancelled;
@@ -340,8 +339,7 @@ library OrderLib {
             Market storage m = markets[marketIds[i]];
             (uint256 long, uint256 short) = (m.longOpenInterest, m.shortOpenInterest);
             if (long == 0 && short == 0) continue;
-            uint256 price = OracleLib.read(ConfigLib.oracleConfigOf(m), sequencer).price;
-            if (price == 0 || price > C.MAX_PRICE) price = m.fundingPrice;
+            (uint256 price,) = MarketLib.markPrice(m, sequencer);
             (uint256 longRatio, uint256 shortRatio) = (m.exposure.maxLongOpenInterestRatio, m.exposure.maxShortOpenInterestRatio);
             if (longRatio != 0) required = FP.max(required, FP.divUp(long.mulWadUp(price).divWadUp(longRatio), scale));
             if (shortRatio != 0) required = FP.max(required, FP.divUp(short.mulWadUp(price).divWadUp(shortRatio), scale));
@@ -368,6 +366,12 @@ library OrderLib {
         _bound("maxDelay", p.maxDelay, minMaxDelay, C.MAX_ORDER_MAX_DELAY);
         _bound("maxDeviation", p.maxDeviation, C.MIN_PRICE_DEVIATION, C.MAX_PRICE_DEVIATION);
         _bound("executionFee", p.executionFee, 0, C.MAX_EXECUTION_FEE);
+    }
+
+    /// @notice The collateral an order holds in escrow for `collateralDelta`: the delta when positive, else nothing (a
+    /// withdrawal from the position is paid at execution).
+    function escrowedCollateral(int256 collateralDelta) internal pure returns (uint256) {
+        return collateralDelta > 0 ? uint256(collateralDelta) : 0;
     }
 
     /// @notice The governed execution fee in token units, rounded up (a charge).

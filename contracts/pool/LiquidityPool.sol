@@ -423,52 +423,53 @@ contract LiquidityPool is ILiquidityPool, ERC4626, EngineBound, ReentrancyGuardT
         return nav > 0 ? uint256(nav) : 0;
     }
 
-    /// @dev Claims from a fulfilled deposit: exactly one of `assets` and `shares` is the amount asked (the other 0),
-    /// converted at the claimable's fixed rate, down for shares received and up for assets used.
+    /// @dev Claims from a fulfilled deposit: shares out for assets used.
     function _claimDeposit(uint256 assets, uint256 shares, address receiver, address controller)
         internal
         returns (uint256)
     {
-        _requireAuthorized(controller);
-        require(assets != 0 || shares != 0, VaultZeroAmount());
-        Claimable storage c = _claimableDeposits[controller];
-        (uint256 ca, uint256 cs) = (c.assets, c.shares);
         bool byShares = shares != 0;
-        if (byShares) {
-            require(shares <= cs, VaultInsufficientClaimable(controller, cs, shares));
-            assets = shares == cs ? ca : Math.mulDiv(shares, ca, cs, Math.Rounding.Ceil);
-        } else {
-            require(assets <= ca, VaultInsufficientClaimable(controller, ca, assets));
-            shares = assets == ca ? cs : Math.mulDiv(assets, cs, ca);
-        }
-        (c.assets, c.shares) = (uint128(ca - assets), uint128(cs - shares));
+        (assets, shares) = _takeClaimable(_claimableDeposits[controller], assets, shares, controller, true);
         _transfer(address(this), receiver, shares);
         emit Deposit(controller, receiver, assets, shares);
         return byShares ? assets : shares;
     }
 
-    /// @dev Claims from a fulfilled redemption, like _claimDeposit: assets paid round down, shares used round up.
+    /// @dev Claims from a fulfilled redemption: assets out for shares used.
     function _claimRedeem(uint256 assets, uint256 shares, address receiver, address controller)
         internal
         returns (uint256)
     {
-        _requireAuthorized(controller);
-        require(assets != 0 || shares != 0, VaultZeroAmount());
-        Claimable storage c = _claimableRedeems[controller];
-        (uint256 ca, uint256 cs) = (c.assets, c.shares);
         bool byShares = shares != 0;
-        if (byShares) {
-            require(shares <= cs, VaultInsufficientClaimable(controller, cs, shares));
-            assets = shares == cs ? ca : Math.mulDiv(shares, ca, cs);
-        } else {
-            require(assets <= ca, VaultInsufficientClaimable(controller, ca, assets));
-            shares = assets == ca ? cs : Math.mulDiv(assets, cs, ca, Math.Rounding.Ceil);
-        }
-        (c.assets, c.shares) = (uint128(ca - assets), uint128(cs - shares));
+        (assets, shares) = _takeClaimable(_claimableRedeems[controller], assets, shares, controller, false);
         _claimableRedeemAssets -= uint128(assets); // assets <= the controller's claimable <= the total
         emit Withdraw(msg.sender, receiver, controller, assets, shares);
         IERC20(asset()).safeTransfer(receiver, assets);
         return byShares ? assets : shares;
+    }
+
+    /// @dev Takes a claim out of `c` for the caller acting for `controller`: exactly one of `assets` and `shares` is the
+    /// amount asked (the other 0), the other follows at the claimable's fixed rate, rounded down for what the claimant
+    /// receives (shares when `sharesOut`, else assets) and up for what it uses; claiming the whole remainder takes it
+    /// exactly. Returns both amounts.
+    function _takeClaimable(Claimable storage c, uint256 assets, uint256 shares, address controller, bool sharesOut)
+        internal
+        returns (uint256, uint256)
+    {
+        _requireAuthorized(controller);
+        require(assets != 0 || shares != 0, VaultZeroAmount());
+        (uint256 ca, uint256 cs) = (c.assets, c.shares);
+        if (shares != 0) {
+            require(shares <= cs, VaultInsufficientClaimable(controller, cs, shares));
+            Math.Rounding r = sharesOut ? Math.Rounding.Ceil : Math.Rounding.Floor; // assets used, or received
+            assets = shares == cs ? ca : Math.mulDiv(shares, ca, cs, r);
+        } else {
+            require(assets <= ca, VaultInsufficientClaimable(controller, ca, assets));
+            Math.Rounding r = sharesOut ? Math.Rounding.Floor : Math.Rounding.Ceil; // shares received, or used
+            shares = assets == ca ? cs : Math.mulDiv(assets, cs, ca, r);
+        }
+        (c.assets, c.shares) = (uint128(ca - assets), uint128(cs - shares));
+        return (assets, shares);
     }
 
     /// @dev Reverts VaultCapacityBelowOpenInterest unless the capacity left after paying `assets` for `shares` (both
